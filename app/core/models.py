@@ -1,0 +1,94 @@
+"""Domain records as the rest of Nudge sees them. Rows become these at the store's edge.
+
+All times are int ms since the epoch, UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Person:
+    """Someone Nudge knows about.
+
+    Attributes:
+        id: internal row id (stable, never shown to a sender).
+        external_id: the workspace's own id (Customer.io `id`, Segment `userId`), or None.
+        email: the email address as last given, or None. Matched case-insensitively.
+        attributes: current attributes (JSON values). `email` appears here too.
+        attribute_times: per attribute, the time of the update that set (or removed) it;
+            an update older than this is ignored for that attribute (Customer.io `_timestamp`).
+        created_at: first seen: the earliest event attached to this person.
+        updated_at: the latest attribute change.
+        suppressed: blocked from receiving email (bounce, complaint).
+        unsubscribed: asked not to receive campaign email.
+    """
+
+    id: int
+    external_id: str | None
+    email: str | None
+    attributes: JsonDict = field(default_factory=dict)
+    attribute_times: dict[str, int] = field(default_factory=dict)
+    created_at: int = 0
+    updated_at: int = 0
+    suppressed: bool = False
+    unsubscribed: bool = False
+
+    @property
+    def label(self) -> str:
+        """The identifier an operator recognises: external id, else email, else `#<row id>`."""
+        return self.external_id or self.email or f"#{self.id}"
+
+
+@dataclass(slots=True)
+class Event:
+    """One recorded operation: a track, a page view, an identify, a delete, a merge...
+
+    Attributes:
+        seq: insertion order; ties in `timestamp` keep this order.
+        person_id: internal id of the person, or None for an anonymous event.
+        anonymous_id: the anonymous id it carried, if any.
+        type: identify, track, page, screen, delete, suppress, unsuppress or merge.
+        name: event name (track), page name or URL (page), else None.
+        properties: event properties; for identify, the traits as given.
+        timestamp: when it happened.
+        received_at: when Nudge stored it.
+        dedupe_key: Customer.io `id` / Segment `messageId`, unique, or None.
+    """
+
+    seq: int
+    person_id: int | None
+    anonymous_id: str | None
+    type: str
+    name: str | None
+    properties: JsonDict
+    timestamp: int
+    received_at: int
+    dedupe_key: str | None
+
+
+@dataclass(slots=True)
+class ActivityEntry:
+    """One engine or ingest decision (DESIGN.md invariant 5).
+
+    Attributes:
+        id: row id, in decision order.
+        at: when the decision took effect.
+        person_id: the person it concerns, if any (kept after the person is deleted).
+        kind: what happened, e.g. `person_merged`, `journey_entered`, `message_sent`.
+        campaign: campaign id, if any.
+        step: step id, if any.
+        detail: free-form facts (reason, subject, identifiers).
+    """
+
+    id: int
+    at: int
+    person_id: int | None
+    kind: str
+    campaign: str | None
+    step: str | None
+    detail: JsonDict

@@ -1,0 +1,82 @@
+"""Reading and writing instants and durations. Instants are int ms since the epoch, UTC."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from app.core.errors import InvalidOperation
+
+SECOND_MS = 1_000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+# Unix seconds for any date this side of the year 5138 stay below 1e11, and ms
+# since 1973 stay above it: the one threshold tells the two apart.
+_MS_THRESHOLD = 100_000_000_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_MS = {"ms": 1, "s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
+
+
+def parse_instant(value: object, field: str = "timestamp") -> int:
+    """Read an instant given as Unix seconds, Unix ms or an ISO 8601 string with a zone.
+
+    Customer.io sends Unix seconds, Segment sends ISO 8601; both are accepted.
+    A number at or above 1e11 is taken as milliseconds, below as seconds.
+
+    Args:
+        value: an int, a float, a numeric string or an ISO 8601 string.
+        field: the field name, for the error message.
+
+    Returns:
+        ms since the epoch, UTC.
+
+    Raises:
+        InvalidOperation: for booleans, other types, unparseable strings, and
+            ISO strings without a time zone (they would be ambiguous).
+    """
+    if isinstance(value, bool):
+        raise InvalidOperation(f"{field} must be a time, not a boolean")
+    if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidOperation(f"{field} is not a finite number")
+        return int(value) if abs(value) >= _MS_THRESHOLD else int(round(value * 1000))
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return parse_instant(float(text), field)
+        except ValueError:
+            pass
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidOperation(f"{field} {value!r} is not an ISO 8601 time") from None
+        if parsed.tzinfo is None:
+            raise InvalidOperation(f"{field} {value!r} has no time zone (add Z or +00:00)")
+        # Integer arithmetic on timedeltas: no float rounding of the milliseconds.
+        return (parsed - _EPOCH) // timedelta(milliseconds=1)
+    raise InvalidOperation(f"{field} must be a number or an ISO 8601 string")
+
+
+def format_instant(ms: int) -> str:
+    """Write ms since the epoch as ISO 8601 UTC with milliseconds, e.g. `2016-01-02T03:04:05.678Z`."""
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_duration(text: str) -> int:
+    """Read a duration such as `15m`, `36h`, `7d`, `2w`, `500ms` or `30s`.
+
+    Returns:
+        The duration in ms.
+
+    Raises:
+        ValueError: when the text is not a whole number followed by one unit.
+    """
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (use e.g. 15m, 36h, 7d)")
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]

@@ -1,0 +1,62 @@
+"""Storage adapter: the only package that speaks SQL (sqlite-utils over one SQLite file)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from app.store.activity import ActivityRepo, ActivityRow
+from app.store.db import open_database, write_transaction
+from app.store.events import EventRow, EventsRepo
+from app.store.offsets import OffsetsRepo
+from app.store.people import PeopleRepo
+from app.store.suppressions import SuppressionsRepo, email_key, id_key
+
+
+class Store:
+    """One database and its repositories.
+
+    Args:
+        db: an open database (see `open_database`).
+    """
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.people = PeopleRepo(db)
+        self.events = EventsRepo(db)
+        self.activity = ActivityRepo(db)
+        self.suppressions = SuppressionsRepo(db)
+        self.offsets = OffsetsRepo(db)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open the database at `path` (`:memory:` for a scratch one).
+
+        Raises:
+            ConfigError: when it cannot be opened.
+        """
+        return cls(open_database(path))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes in the block land together or not at all."""
+        with write_transaction(self.db):
+            yield
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+
+__all__ = [
+    "ActivityRow",
+    "EventRow",
+    "Store",
+    "email_key",
+    "id_key",
+    "open_database",
+    "write_transaction",
+]

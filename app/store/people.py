@@ -1,0 +1,116 @@
+"""The people table: rows in, `Person` out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+from app.core.models import Person
+
+_COLUMNS = (
+    "id, external_id, email, attributes, attribute_times, created_at, updated_at, "
+    "suppressed, unsubscribed"
+)
+# SQLite's default limit on bound parameters is 999 on older builds.
+_CHUNK = 500
+
+
+def _person(row: Sequence[Any]) -> Person:
+    return Person(
+        id=row[0],
+        external_id=row[1],
+        email=row[2],
+        attributes=orjson.loads(row[3]),
+        attribute_times=orjson.loads(row[4]),
+        created_at=row[5],
+        updated_at=row[6],
+        suppressed=bool(row[7]),
+        unsubscribed=bool(row[8]),
+    )
+
+
+def _values(person: Person) -> tuple[Any, ...]:
+    return (
+        person.external_id,
+        person.email,
+        orjson.dumps(person.attributes).decode(),
+        orjson.dumps(person.attribute_times).decode(),
+        person.created_at,
+        person.updated_at,
+        int(person.suppressed),
+        int(person.unsubscribed),
+        person.id,
+    )
+
+
+class PeopleRepo:
+    """Reads and writes people. Call writes inside `write_transaction`."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._conn = db.conn
+
+    def get(self, person_id: int) -> Person | None:
+        """The person with this internal id, or None."""
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM people WHERE id = ?", (person_id,)
+        ).fetchone()
+        return _person(row) if row else None
+
+    def by_external_id(self, external_id: str) -> Person | None:
+        """The person with this external id, or None."""
+        found = self.find_many([external_id], [])
+        return found[0] if found else None
+
+    def by_email(self, email: str) -> Person | None:
+        """The person with this email (case-insensitive), or None."""
+        found = self.find_many([], [email])
+        return found[0] if found else None
+
+    def find_many(self, external_ids: Iterable[str], emails: Iterable[str]) -> list[Person]:
+        """Everyone whose external id or email (case-insensitive) is among those given."""
+        found: dict[int, Person] = {}
+        for column, keys in (("external_id", list(external_ids)), ("email", list(emails))):
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT {_COLUMNS} FROM people WHERE {column} IN ({marks})"
+                for row in self._conn.execute(sql, chunk):
+                    found.setdefault(row[0], _person(row))
+        return list(found.values())
+
+    def next_id(self) -> int:
+        """The id the next new person gets (ids are allocated by the writer)."""
+        row = self._conn.execute("SELECT coalesce(max(id), 0) + 1 FROM people").fetchone()
+        return int(row[0])
+
+    def insert_many(self, people: Iterable[Person]) -> None:
+        """Insert new people with the ids already allocated to them."""
+        self._conn.executemany(
+            "INSERT INTO people (external_id, email, attributes, attribute_times, created_at, "
+            "updated_at, suppressed, unsubscribed, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (_values(p) for p in people),
+        )
+
+    def update_many(self, people: Iterable[Person]) -> None:
+        """Write back every column of existing people."""
+        self._conn.executemany(
+            "UPDATE people SET external_id = ?, email = ?, attributes = ?, attribute_times = ?, "
+            "created_at = ?, updated_at = ?, suppressed = ?, unsubscribed = ? WHERE id = ?",
+            (_values(p) for p in people),
+        )
+
+    def delete(self, person_id: int) -> None:
+        """Delete a person; their events go with them (ON DELETE CASCADE)."""
+        self._conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+
+    def count(self) -> int:
+        """How many people there are."""
+        return int(self._conn.execute("SELECT count(*) FROM people").fetchone()[0])
+
+    def iter_all(self) -> Iterator[Person]:
+        """Every person, in id order."""
+        for row in self._conn.execute(f"SELECT {_COLUMNS} FROM people ORDER BY id"):
+            yield _person(row)

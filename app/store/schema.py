@@ -1,0 +1,69 @@
+"""Schema migrations (sqlite-utils `Migrations`). Never edit a released migration: add one."""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("nudge")
+
+
+@MIGRATIONS()
+def m001_people_events_activity(db: sqlite_utils.Database) -> None:
+    """People, events, suppressions, the activity log and the watch-folder offsets."""
+    statements = [
+        # email is matched case-insensitively (Customer.io), hence NOCASE on the
+        # column and its unique index.
+        """CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            external_id TEXT UNIQUE,
+            email TEXT COLLATE NOCASE UNIQUE,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            attribute_times TEXT NOT NULL DEFAULT '{}',
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            suppressed INTEGER NOT NULL DEFAULT 0,
+            unsubscribed INTEGER NOT NULL DEFAULT 0
+        )""",
+        # seq is the rowid: insertion order, and the tie-break for equal timestamps.
+        # dedupe_key is a UNIQUE column beside an INTEGER key: text UUID primary
+        # keys cost 1.5x on insert (PERFORMANCE.md).
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            person_id INTEGER REFERENCES people(id) ON DELETE CASCADE,
+            anonymous_id TEXT,
+            type TEXT NOT NULL,
+            name TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',
+            timestamp INTEGER NOT NULL,
+            received_at INTEGER NOT NULL,
+            dedupe_key TEXT UNIQUE
+        )""",
+        # "Did X in the last N days" per person and in bulk (segments).
+        "CREATE INDEX events_person_name_time ON events(person_id, name, timestamp)",
+        "CREATE INDEX events_name_time ON events(name, timestamp)",
+        # Only events still waiting for their person: the index stays small.
+        """CREATE INDEX events_anonymous ON events(anonymous_id, timestamp)
+            WHERE person_id IS NULL""",
+        """CREATE TABLE suppressions (
+            identifier TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL
+        )""",
+        """CREATE TABLE activity (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            person_id INTEGER,
+            kind TEXT NOT NULL,
+            campaign TEXT,
+            step TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX activity_person ON activity(person_id, at)",
+        """CREATE TABLE watch_offsets (
+            path TEXT PRIMARY KEY,
+            offset INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )""",
+    ]
+    for sql in statements:
+        db.execute(sql)
