@@ -18,7 +18,7 @@ class NudgeError(Exception):
 
 
 class InvalidOperation(NudgeError):
-    """An ingest operation (identify, track, ...) that cannot be applied; nothing of it is stored."""
+    """An ingest operation that cannot be applied; nothing of it is stored."""
 
     code = "invalid_operation"
 

@@ -52,6 +52,8 @@ class Event:
         seq: insertion order; ties in `timestamp` keep this order.
         person_id: internal id of the person, or None for an anonymous event.
         anonymous_id: the anonymous id it carried, if any.
+        user_id: the external id the operation named, as given (None for anonymous ones).
+        user_email: the email identifier the operation named, as given.
         type: identify, track, page, screen, delete, suppress, unsuppress or merge.
         name: event name (track), page name or URL (page), else None.
         properties: event properties; for identify, the traits as given.
@@ -63,6 +65,8 @@ class Event:
     seq: int
     person_id: int | None
     anonymous_id: str | None
+    user_id: str | None
+    user_email: str | None
     type: str
     name: str | None
     properties: JsonDict

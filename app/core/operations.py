@@ -134,7 +134,7 @@ def _parse_segment(raw: dict[str, Any], received_at: int) -> Operation:
         raise InvalidOperation(f"{kind} needs a userId or an anonymousId")
     properties = _object(raw.get("properties"), "properties")
     if kind == "track":
-        name = _name(raw.get("event"), "track event has no name (\"event\")")
+        name = _name(raw.get("event"), 'track event has no name ("event")')
     else:
         name = _page_name(raw.get("name"), properties, kind)
     return Operation(kind, timestamp, who, anonymous_id, name, properties, dedupe)
@@ -162,9 +162,7 @@ def _parse_customerio(raw: dict[str, Any], received_at: int) -> Operation:
         if not who:
             raise InvalidOperation("identify needs an id or email identifier")
         update_only = raw.get("_update") is True or attributes.get("_update") is True
-        return Operation(
-            kind, timestamp, who, anonymous_id, None, attributes, dedupe, update_only
-        )
+        return Operation(kind, timestamp, who, anonymous_id, None, attributes, dedupe, update_only)
     if kind in ("delete", "suppress", "unsuppress"):
         if not who:
             raise InvalidOperation(f"{kind} needs an id or email identifier")

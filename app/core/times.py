@@ -62,7 +62,7 @@ def parse_instant(value: object, field: str = "timestamp") -> int:
 
 
 def format_instant(ms: int) -> str:
-    """Write ms since the epoch as ISO 8601 UTC with milliseconds, e.g. `2016-01-02T03:04:05.678Z`."""
+    """Write ms since the epoch as ISO 8601 UTC with ms, e.g. `2016-01-02T03:04:05.678Z`."""
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 

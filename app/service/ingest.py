@@ -365,6 +365,9 @@ class _Batch:
     def _delete(self, op: Operation) -> None:
         person = self._resolve(op.who)
         if person is None:
+            # Recorded all the same: the log keeps every operation it was given, so an
+            # exported history replays to the same rows.
+            self._row(op, None, {"identifiers": _identifiers(op.who)})
             raise _Skip(f"no person with {op.who.describe()}")
         self._remove(person, op, "person_deleted")
 
@@ -432,6 +435,8 @@ class _Batch:
             (
                 person_id,
                 op.anonymous_id,
+                op.who.user_id,
+                op.who.email,
                 op.kind,
                 op.name,
                 orjson.dumps(properties).decode(),

@@ -66,7 +66,9 @@ class IngestSummary:
         """Fold in a batch report whose indexes point into `line_numbers`."""
         self.applied += report.applied
         self.duplicates += report.duplicates
-        self.skipped += [LineProblem(source, line_numbers[p.index], p.reason) for p in report.skipped]
+        self.skipped += [
+            LineProblem(source, line_numbers[p.index], p.reason) for p in report.skipped
+        ]
         self.rejected += [
             LineProblem(source, line_numbers[p.index], p.reason) for p in report.rejected
         ]
@@ -123,6 +125,7 @@ def ingest_lines(
         first_line: the line number of the first line (a watched file resumes mid-way).
         progress: called with the number of bytes consumed after each batch.
     """
+    first_rejected = len(summary.rejected)
     raws: list[object] = []
     sizes: list[int] = []
     numbers: list[int] = []
@@ -148,8 +151,9 @@ def ingest_lines(
         if len(text) > MAX_OPERATION_BYTES:
             summary.rejected.append(
                 LineProblem(
-                    source, number, f"operation is {len(text)} bytes; the limit is "
-                    f"{MAX_OPERATION_BYTES}"
+                    source,
+                    number,
+                    f"operation is {len(text)} bytes; the limit is {MAX_OPERATION_BYTES}",
                 )
             )
             continue
@@ -164,6 +168,11 @@ def ingest_lines(
         if len(raws) >= batch_lines:
             apply()
     apply()
+    # Lines rejected before parsing are noted at once, the rest per batch: list them
+    # in file order.
+    summary.rejected[first_rejected:] = sorted(
+        summary.rejected[first_rejected:], key=lambda p: p.line
+    )
 
 
 def ingest_files(
@@ -181,26 +190,29 @@ def ingest_files(
     return summary
 
 
-def event_to_operation(event: Event, who: dict[str, str] | None) -> dict[str, Any]:
+def event_to_operation(event: Event) -> dict[str, Any]:
     """Write a stored event as a Customer.io v2 operation that ingests back to the same rows.
 
-    Args:
-        event: the stored event.
-        who: the identifiers of its person now (`{"id"}` or `{"email"}`), None if anonymous.
+    The identifiers are the ones the operation originally named (not the person's
+    current ones), so a replay resolves identities, merges included, as they were.
     """
     op: dict[str, Any] = {"type": "person", "timestamp": format_instant(event.timestamp)}
-    props = event.properties
+    who = {}
+    if event.user_id is not None:
+        who["id"] = event.user_id
+    if event.user_email is not None:
+        who["email"] = event.user_email
     if event.type == "merge":
-        op.update(action="merge", primary=props["primary"], secondary=props["secondary"])
+        op.update(action="merge", primary=who, secondary=event.properties["secondary"])
     elif event.type in ("delete", "suppress", "unsuppress"):
-        op.update(action=event.type, identifiers=props["identifiers"])
+        op.update(action=event.type, identifiers=who)
     else:
         op["action"] = "event" if event.type == "track" else event.type
-        if who is not None:
+        if who:
             op["identifiers"] = who
         if event.name is not None:
             op["name"] = event.name
-        op["attributes"] = props
+        op["attributes"] = event.properties
     if event.anonymous_id is not None:
         op["anonymous_id"] = event.anonymous_id
     if event.dedupe_key is not None:
@@ -219,17 +231,10 @@ def export_events(
     Returns:
         The number of lines written.
     """
-    identifiers: dict[int, dict[str, str]] = {}
-    for person in store.people.iter_all():
-        if person.external_id is not None:
-            identifiers[person.id] = {"id": person.external_id}
-        elif person.email is not None:
-            identifiers[person.id] = {"email": person.email}
     written = 0
     buffer = io.BytesIO()
     for event in store.events.iter_range(since, until):
-        who = identifiers.get(event.person_id) if event.person_id is not None else None
-        buffer.write(orjson.dumps(event_to_operation(event, who)))
+        buffer.write(orjson.dumps(event_to_operation(event)))
         buffer.write(b"\n")
         written += 1
         if buffer.tell() > 1 << 20:
@@ -252,7 +257,7 @@ def export_to_path(store: Store, path: str, since: int | None, until: int | None
         return count
     try:
         target = Path(path)
-        with (gzip.open(target, "wb") if path.endswith(".gz") else target.open("wb")) as out:
+        with gzip.open(target, "wb") if path.endswith(".gz") else target.open("wb") as out:
             return export_events(store, out, since, until)
     except OSError as exc:
         raise NudgeError(f"cannot write {path}: {exc.strerror or exc}") from None

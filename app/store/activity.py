@@ -38,9 +38,7 @@ class ActivityRepo:
             "WHERE person_id = ? ORDER BY at DESC, id DESC LIMIT ?",
             (person_id, limit),
         )
-        return [
-            ActivityEntry(r[0], r[1], r[2], r[3], r[4], r[5], orjson.loads(r[6])) for r in rows
-        ]
+        return [ActivityEntry(r[0], r[1], r[2], r[3], r[4], r[5], orjson.loads(r[6])) for r in rows]
 
     def latest(self, limit: int = 50) -> list[ActivityEntry]:
         """The latest decisions, newest first."""
@@ -49,6 +47,4 @@ class ActivityRepo:
             "ORDER BY id DESC LIMIT ?",
             (limit,),
         )
-        return [
-            ActivityEntry(r[0], r[1], r[2], r[3], r[4], r[5], orjson.loads(r[6])) for r in rows
-        ]
+        return [ActivityEntry(r[0], r[1], r[2], r[3], r[4], r[5], orjson.loads(r[6])) for r in rows]

@@ -11,13 +11,16 @@ import sqlite_utils
 from app.core.models import Event
 
 _COLUMNS = (
-    "seq, person_id, anonymous_id, type, name, properties, timestamp, received_at, dedupe_key"
+    "seq, person_id, anonymous_id, user_id, user_email, type, name, properties, timestamp, "
+    "received_at, dedupe_key"
 )
 _CHUNK = 500
 
-#: The shape `insert_rows` takes: (person_id, anonymous_id, type, name,
-#: properties JSON text, timestamp ms, received_at ms, dedupe_key).
-EventRow = tuple[int | None, str | None, str, str | None, str, int, int, str | None]
+#: The shape `insert_rows` takes: (person_id, anonymous_id, user_id, user_email, type,
+#: name, properties JSON text, timestamp ms, received_at ms, dedupe_key).
+EventRow = tuple[
+    int | None, str | None, str | None, str | None, str, str | None, str, int, int, str | None
+]
 
 
 def _event(row: Sequence[Any]) -> Event:
@@ -25,12 +28,14 @@ def _event(row: Sequence[Any]) -> Event:
         seq=row[0],
         person_id=row[1],
         anonymous_id=row[2],
-        type=row[3],
-        name=row[4],
-        properties=orjson.loads(row[5]),
-        timestamp=row[6],
-        received_at=row[7],
-        dedupe_key=row[8],
+        user_id=row[3],
+        user_email=row[4],
+        type=row[5],
+        name=row[6],
+        properties=orjson.loads(row[7]),
+        timestamp=row[8],
+        received_at=row[9],
+        dedupe_key=row[10],
     )
 
 
@@ -43,8 +48,8 @@ class EventsRepo:
     def insert_rows(self, rows: Sequence[EventRow]) -> None:
         """Append events (already deduplicated by the caller)."""
         self._conn.executemany(
-            "INSERT INTO events (person_id, anonymous_id, type, name, properties, timestamp, "
-            "received_at, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (person_id, anonymous_id, user_id, user_email, type, name, "
+            "properties, timestamp, received_at, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -107,7 +112,9 @@ class EventsRepo:
             clauses.append("timestamp < ?")
             params.append(until)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        for row in self._conn.execute(f"SELECT {_COLUMNS} FROM events {where} ORDER BY seq", params):
+        for row in self._conn.execute(
+            f"SELECT {_COLUMNS} FROM events {where} ORDER BY seq", params
+        ):
             yield _event(row)
 
     def count(self) -> int:

@@ -110,6 +110,13 @@ class PeopleRepo:
         """How many people there are."""
         return int(self._conn.execute("SELECT count(*) FROM people").fetchone()[0])
 
+    def page(self, after_id: int, limit: int) -> list[Person]:
+        """Up to `limit` people with id above `after_id`, in id order (keyset pagination)."""
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM people WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        )
+        return [_person(row) for row in rows]
+
     def iter_all(self) -> Iterator[Person]:
         """Every person, in id order."""
         for row in self._conn.execute(f"SELECT {_COLUMNS} FROM people ORDER BY id"):

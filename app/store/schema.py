@@ -26,12 +26,16 @@ def m001_people_events_activity(db: sqlite_utils.Database) -> None:
             unsubscribed INTEGER NOT NULL DEFAULT 0
         )""",
         # seq is the rowid: insertion order, and the tie-break for equal timestamps.
+        # user_id / user_email keep the identifiers as the operation gave them, so a
+        # replay resolves identities (and merges) exactly as they were resolved live.
         # dedupe_key is a UNIQUE column beside an INTEGER key: text UUID primary
         # keys cost 1.5x on insert (PERFORMANCE.md).
         """CREATE TABLE events (
             seq INTEGER PRIMARY KEY,
             person_id INTEGER REFERENCES people(id) ON DELETE CASCADE,
             anonymous_id TEXT,
+            user_id TEXT,
+            user_email TEXT,
             type TEXT NOT NULL,
             name TEXT,
             properties TEXT NOT NULL DEFAULT '{}',

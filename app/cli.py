@@ -1,0 +1,292 @@
+"""The `nudge` command. Thin: each command reads settings, calls `app.service`, prints.
+
+Heavy imports live inside the command that needs them, so `nudge --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from app.cli_support import (
+    NudgeGroup,
+    byte_progress,
+    echo_summary,
+    file_size,
+    parse_when,
+    settings_options,
+)
+from app.config import Settings
+from app.core.clock import SystemClock
+from app.core.times import format_instant
+from app.store import Store
+
+
+def _open(settings: Settings) -> Store:
+    return Store.open(settings.database)
+
+
+@click.group(cls=NudgeGroup)
+@click.version_option(package_name="nudge")
+def cli() -> None:
+    """Nudge: behavioural email for small teams.
+
+    Settings come from ./nudge.toml and NUDGE_* environment variables; every
+    command also takes --db and --campaigns.
+    """
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@settings_options
+def ingest(files: tuple[str, ...], as_json: bool, settings: Settings) -> None:
+    """Ingest JSONL event logs (Segment or Customer.io v2 lines; .gz; - for stdin).
+
+    Exits 1 when some lines were rejected; they are listed with file:line and reason.
+    """
+    from app.service.ingest import Ingestor
+    from app.service.logfiles import IngestSummary, ingest_lines, open_source
+
+    store = _open(settings)
+    ingestor = Ingestor(store, SystemClock())
+    summary = IngestSummary()
+    for path in files:
+        with open_source(path) as handle, byte_progress(file_size(path), path) as advance:
+            ingest_lines(ingestor, handle, path, summary, progress=advance)
+    echo_summary(summary, as_json)
+    if summary.rejected:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("file")
+@click.option("--since", help="Only events at or after this date or time (ISO 8601).")
+@click.option("--until", help="Only events before this date or time (ISO 8601).")
+@settings_options
+def export(file: str, since: str | None, until: str | None, settings: Settings) -> None:
+    """Write events as JSONL (Customer.io v2 shape) that `nudge ingest` reads back.
+
+    FILE may be - for stdout; a name ending in .gz is compressed.
+    """
+    from app.service.logfiles import export_to_path
+
+    count = export_to_path(
+        _open(settings), file, parse_when(since, settings), parse_when(until, settings)
+    )
+    if file != "-":
+        click.echo(f"{count:,} events written to {file}")
+
+
+@cli.group(name="import", cls=NudgeGroup)
+def import_() -> None:
+    """Import real-world logs (CDNOW purchases, XES process logs)."""
+
+
+@import_.command(name="cdnow")
+@click.argument("file")
+@click.option(
+    "--timezone",
+    "zone_name",
+    help="Zone whose midnight each purchase date means (default: the workspace timezone).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@settings_options
+def import_cdnow_command(
+    file: str, zone_name: str | None, as_json: bool, settings: Settings
+) -> None:
+    """Import the CDNOW purchase log: one person per customer, one `purchase` per row."""
+    from app.config import load_settings
+    from app.service.importers import import_cdnow
+    from app.service.ingest import Ingestor
+
+    zone = load_settings(timezone=zone_name).zone if zone_name else settings.zone
+    ingestor = Ingestor(_open(settings), SystemClock())
+    with byte_progress(file_size(file), file) as advance:
+        summary = import_cdnow(ingestor, file, zone, advance)
+    echo_summary(summary, as_json)
+    if summary.rejected:
+        raise SystemExit(1)
+
+
+@import_.command(name="xes")
+@click.argument("file")
+@click.option(
+    "--person",
+    "person_key",
+    default="ApplicationID",
+    show_default=True,
+    help="Trace attribute that names the person.",
+)
+@click.option(
+    "--lifecycle",
+    "lifecycles",
+    multiple=True,
+    help="Keep only events with this lifecycle:transition (repeatable; default: all).",
+)
+@click.option(
+    "--person-attributes/--no-person-attributes",
+    default=False,
+    show_default=True,
+    help="Also store each trace's attributes as the person's attributes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@settings_options
+def import_xes_command(
+    file: str,
+    person_key: str,
+    lifecycles: tuple[str, ...],
+    person_attributes: bool,
+    as_json: bool,
+    settings: Settings,
+) -> None:
+    """Import an XES event log (.xes or .xes.gz), streamed: one event per XES event."""
+    from app.service.importers import import_xes
+    from app.service.ingest import Ingestor
+
+    ingestor = Ingestor(_open(settings), SystemClock())
+    with byte_progress(file_size(file), file) as advance:
+        summary = import_xes(
+            ingestor, file, person_key, frozenset(lifecycles) or None, person_attributes, advance
+        )
+    echo_summary(summary, as_json)
+    if summary.rejected:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--once", is_flag=True, help="Ingest what is there now, then exit.")
+@settings_options
+def watch(directory: Path, once: bool, settings: Settings) -> None:
+    """Ingest JSONL files dropped or appended in DIRECTORY, each line exactly once."""
+    from app.service.ingest import Ingestor
+    from app.service.watch import WatchFolder
+
+    store = _open(settings)
+    folder = WatchFolder(Ingestor(store, SystemClock()), store, directory, SystemClock())
+    if once:
+        echo_summary(folder.catch_up(), as_json=False)
+        return
+    click.echo(f"watching {directory} (Ctrl-C to stop)")
+    try:
+        folder.run(on_summary=lambda s: echo_summary(s, as_json=False) if s.lines else None)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
+@cli.group(cls=NudgeGroup)
+def people() -> None:
+    """Look at people."""
+
+
+@people.command(name="show")
+@click.argument("key")
+@click.option("--limit", default=20, show_default=True, help="How many latest events to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@settings_options
+def people_show(key: str, limit: int, as_json: bool, settings: Settings) -> None:
+    """Show a person (by id, email or #row) with their latest events, newest first."""
+    from app.service.people import person_view
+
+    view = person_view(_open(settings), key, limit)
+    if as_json:
+        click.echo(json.dumps(view.as_dict(), indent=2))
+        return
+    p = view.person
+    click.echo(f"{p.label}  email={p.email or '-'}  first seen {format_instant(p.created_at)}")
+    flags = [f for f, on in (("suppressed", p.suppressed), ("unsubscribed", p.unsubscribed)) if on]
+    if flags:
+        click.echo("  " + ", ".join(flags))
+    click.echo("attributes:")
+    for name in sorted(p.attributes):
+        click.echo(f"  {name} = {json.dumps(p.attributes[name])}")
+    click.echo(f"latest events ({len(view.events)}):")
+    for e in view.events:
+        props = json.dumps(e.properties, sort_keys=True)
+        click.echo(f"  {format_instant(e.timestamp)}  {e.type:<9} {e.name or '-'}  {props}")
+    if view.activity:
+        click.echo("decisions:")
+        for a in view.activity:
+            click.echo(f"  {format_instant(a.at)}  {a.kind}  {json.dumps(a.detail)}")
+
+
+@people.command(name="list")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--after", "after_id", default=0, help="Row id to page after.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON lines.")
+@settings_options
+def people_list(limit: int, after_id: int, as_json: bool, settings: Settings) -> None:
+    """List people in the order they were first stored."""
+    from app.service.people import list_people
+
+    for p in list_people(_open(settings), limit, after_id):
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {"row": p.id, "id": p.external_id, "email": p.email, "attributes": p.attributes}
+                )
+            )
+        else:
+            click.echo(f"#{p.id:<7} {p.external_id or '-':<20} {p.email or '-'}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as one JSON object.")
+@settings_options
+def stats(as_json: bool, settings: Settings) -> None:
+    """Counts of people and events, events by name, and the last event time."""
+    from app.service.people import workspace_stats
+
+    result = workspace_stats(_open(settings))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    last = format_instant(result.last_event_at) if result.last_event_at is not None else "-"
+    click.echo(f"people: {result.people:,}")
+    click.echo(f"events: {result.events:,}  (last at {last})")
+    for kind, count in result.events_by_type.items():
+        click.echo(f"  {kind:<12} {count:,}")
+    if result.events_by_name:
+        click.echo("events by name:")
+        for name, count in result.events_by_name.items():
+            click.echo(f"  {name:<32} {count:,}")
+
+
+@cli.command()
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("data/demo.db"),
+    show_default=True,
+    help="Demo database.",
+)
+@click.option("--campaigns", "campaigns_dir", type=click.Path(path_type=Path), default=None)
+def demo(db_path: Path, campaigns_dir: Path | None) -> None:
+    """Load the demo data (the committed samples) and summarise it.
+
+    Until the console exists this is what `make demo` shows.
+    """
+    from app.config import load_settings
+    from app.service.demo import load_demo
+    from app.service.people import workspace_stats
+
+    settings = load_settings(database=db_path, campaigns=campaigns_dir)
+    store = _open(settings)
+    for source, summary in load_demo(store, settings):
+        click.echo(f"{source}: ", nl=False)
+        echo_summary(summary, as_json=False, limit=5)
+    result = workspace_stats(store)
+    click.echo(f"\n{settings.database}: {result.people:,} people, {result.events:,} events")
+    for name, count in list(result.events_by_name.items())[:12]:
+        click.echo(f"  {name:<32} {count:,}")
+    click.echo("\nTry: .venv/bin/nudge stats --db data/demo.db")
+    click.echo("     .venv/bin/nudge people show 00001 --db data/demo.db")
+
+
+def main() -> None:
+    """Entry point of the `nudge` command."""
+    cli(prog_name="nudge")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+
+from app.core.errors import InvalidOperation
+from app.core.times import format_instant, parse_duration, parse_instant
+
+# 2016-03-27T01:30:00Z, worked out: 16,887 days after 1970-01-01 = 1,459,036,800 s,
+# plus 1.5 h = 5,400 s.
+INSTANT_S = 1_459_042_200
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (INSTANT_S, INSTANT_S * 1000),  # Customer.io: Unix seconds
+        (INSTANT_S * 1000, INSTANT_S * 1000),  # milliseconds
+        (INSTANT_S + 0.5, INSTANT_S * 1000 + 500),
+        (str(INSTANT_S), INSTANT_S * 1000),
+        ("2016-03-27T01:30:00Z", INSTANT_S * 1000),
+        ("2016-03-27T03:30:00.123+02:00", INSTANT_S * 1000 + 123),
+    ],
+)
+def test_parse_instant(value: object, expected: int) -> None:
+    assert parse_instant(value) == expected
+
+
+@pytest.mark.parametrize("value", [True, "soon", "2016-03-27T01:30:00", [1], float("nan")])
+def test_parse_instant_rejects(value: object) -> None:
+    with pytest.raises(InvalidOperation):
+        parse_instant(value)
+
+
+def test_format_instant_round_trips() -> None:
+    assert format_instant(INSTANT_S * 1000 + 7) == "2016-03-27T01:30:00.007Z"
+    assert parse_instant(format_instant(INSTANT_S * 1000 + 7)) == INSTANT_S * 1000 + 7
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [("15m", 900_000), ("36h", 129_600_000), ("7d", 604_800_000), ("2w", 1_209_600_000),
+     ("500ms", 500), ("30s", 30_000)],
+)
+def test_parse_duration(text: str, ms: int) -> None:
+    assert parse_duration(text) == ms
+
+
+@pytest.mark.parametrize("text", ["", "7", "d7", "1.5h", "7 days"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)

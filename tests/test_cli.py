@@ -1,0 +1,123 @@
+"""The `nudge` command as an operator uses it: exit codes, one-line errors, --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from app.cli import cli
+
+LOG = [
+    {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com", "plan": "trial"},
+     "timestamp": "2026-10-01T09:00:00Z"},
+    {"type": "track", "userId": "u1", "event": "signed_up", "timestamp": "2026-10-01T09:00:01Z"},
+    {"type": "track", "userId": "u2", "event": "app_login", "timestamp": "2026-10-02T09:00:00Z"},
+    {"type": "track", "userId": "u1", "event": "app_login", "timestamp": "2026-10-03T09:00:00Z"},
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No nudge.toml or NUDGE_* from the developer's shell leaks into these tests.
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("NUDGE_"):
+            monkeypatch.delenv(name)
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def write_log(path: Path, ops: list[object]) -> Path:
+    path.write_text("".join((o if isinstance(o, str) else json.dumps(o)) + "\n" for o in ops))
+    return path
+
+
+def test_help_lists_the_commands() -> None:
+    out = run("--help").output
+    for command in ("ingest", "export", "import", "watch", "people", "stats"):
+        assert command in out
+
+
+def test_ingest_then_stats_json(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "log.jsonl", LOG)
+    result = run("ingest", str(log), "--db", "n.db")
+    assert result.exit_code == 0, result.output
+    assert "4 operations: 4 applied" in result.output
+    stats = json.loads(run("stats", "--json", "--db", "n.db").output)
+    assert stats["people"] == 2
+    assert stats["events"] == 4
+    assert stats["events_by_name"] == {"app_login": 2, "signed_up": 1}
+    assert stats["last_event_at"] == "2026-10-03T09:00:00.000Z"
+
+
+def test_ingest_with_rejected_lines_exits_1_and_names_them(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "log.jsonl", [LOG[1], "{oops", {"type": "track", "userId": "u1"}])
+    result = run("ingest", str(log), "--db", "n.db")
+    assert result.exit_code == 1
+    assert f"rejected {log}:2: not JSON" in result.output
+    assert f"rejected {log}:3: track event has no name" in result.output
+    assert json.loads(run("stats", "--json", "--db", "n.db").output)["events"] == 1
+
+
+def test_ingest_reads_stdin() -> None:
+    result = run("ingest", "-", "--db", "n.db", input=json.dumps(LOG[2]) + "\n")
+    assert result.exit_code == 0
+    assert json.loads(run("stats", "--json", "--db", "n.db").output)["people"] == 1
+
+
+def test_people_show_prints_attributes_and_latest_events_first(tmp_path: Path) -> None:
+    run("ingest", str(write_log(tmp_path / "log.jsonl", LOG)), "--db", "n.db")
+    out = run("people", "show", "U1@EXAMPLE.COM", "--db", "n.db").output
+    assert out.splitlines()[0].startswith("u1  email=u1@example.com")
+    assert 'plan = "trial"' in out
+    login, signup = out.index("app_login"), out.index("signed_up")
+    assert login < signup  # newest first
+    as_json = json.loads(run("people", "show", "u1", "--json", "--db", "n.db").output)
+    assert [e["name"] for e in as_json["events"]] == ["app_login", "signed_up", None]
+
+
+def test_unknown_person_is_one_line_error() -> None:
+    result = CliRunner().invoke(cli, ["people", "show", "nobody", "--db", "n.db"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: no person with id or email 'nobody'"
+
+
+def test_bad_setting_is_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NUDGE_TIMEZONE", "Mars/Olympus")
+    result = CliRunner().invoke(cli, ["stats", "--db", "n.db"])
+    assert result.exit_code == 1
+    assert "unknown time zone 'Mars/Olympus'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_file_is_one_line_error() -> None:
+    result = CliRunner().invoke(cli, ["ingest", "nope.jsonl", "--db", "n.db"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot read nope.jsonl")
+
+
+def test_export_and_ingest_round_trip_through_the_cli(tmp_path: Path) -> None:
+    run("ingest", str(write_log(tmp_path / "log.jsonl", LOG)), "--db", "a.db")
+    assert "4 events written" in run("export", "out.jsonl.gz", "--db", "a.db").output
+    assert run("ingest", "out.jsonl.gz", "--db", "b.db").exit_code == 0
+    a = json.loads(run("stats", "--json", "--db", "a.db").output)
+    b = json.loads(run("stats", "--json", "--db", "b.db").output)
+    assert a == b
+
+
+def test_export_since_until_bounds(tmp_path: Path) -> None:
+    run("ingest", str(write_log(tmp_path / "log.jsonl", LOG)), "--db", "a.db")
+    out = run("export", "-", "--since", "2026-10-02", "--until", "2026-10-03T09:00:00Z",
+              "--db", "a.db").output
+    assert [json.loads(line)["name"] for line in out.splitlines()] == ["app_login"]
+
+
+def test_people_list_json() -> None:
+    run("ingest", "-", "--db", "n.db", input="".join(json.dumps(o) + "\n" for o in LOG))
+    rows = [json.loads(line) for line in run("people", "list", "--json", "--db", "n.db").output.splitlines()]
+    assert [r["id"] for r in rows] == ["u1", "u2"]
