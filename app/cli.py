@@ -48,14 +48,14 @@ def ingest(files: tuple[str, ...], as_json: bool, settings: Settings) -> None:
     Exits 1 when some lines were rejected; they are listed with file:line and reason.
     """
     from app.service.ingest import Ingestor
-    from app.service.logfiles import IngestSummary, ingest_lines, open_source
+    from app.service.logfiles import IngestSummary, ingest_lines, open_lines
 
     store = _open(settings)
     ingestor = Ingestor(store, SystemClock())
     summary = IngestSummary()
     for path in files:
-        with open_source(path) as handle, byte_progress(file_size(path), path) as advance:
-            ingest_lines(ingestor, handle, path, summary, progress=advance)
+        with open_lines(path) as lines, byte_progress(file_size(path), path) as advance:
+            ingest_lines(ingestor, lines, path, summary, progress=advance)
     echo_summary(summary, as_json)
     if summary.rejected:
         raise SystemExit(1)

@@ -11,8 +11,12 @@ from click.testing import CliRunner, Result
 from app.cli import cli
 
 LOG = [
-    {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com", "plan": "trial"},
-     "timestamp": "2026-10-01T09:00:00Z"},
+    {
+        "type": "identify",
+        "userId": "u1",
+        "traits": {"email": "u1@example.com", "plan": "trial"},
+        "timestamp": "2026-10-01T09:00:00Z",
+    },
     {"type": "track", "userId": "u1", "event": "signed_up", "timestamp": "2026-10-01T09:00:01Z"},
     {"type": "track", "userId": "u2", "event": "app_login", "timestamp": "2026-10-02T09:00:00Z"},
     {"type": "track", "userId": "u1", "event": "app_login", "timestamp": "2026-10-03T09:00:00Z"},
@@ -112,12 +116,16 @@ def test_export_and_ingest_round_trip_through_the_cli(tmp_path: Path) -> None:
 
 def test_export_since_until_bounds(tmp_path: Path) -> None:
     run("ingest", str(write_log(tmp_path / "log.jsonl", LOG)), "--db", "a.db")
-    out = run("export", "-", "--since", "2026-10-02", "--until", "2026-10-03T09:00:00Z",
-              "--db", "a.db").output
+    out = run(
+        "export", "-", "--since", "2026-10-02", "--until", "2026-10-03T09:00:00Z", "--db", "a.db"
+    ).output
     assert [json.loads(line)["name"] for line in out.splitlines()] == ["app_login"]
 
 
 def test_people_list_json() -> None:
     run("ingest", "-", "--db", "n.db", input="".join(json.dumps(o) + "\n" for o in LOG))
-    rows = [json.loads(line) for line in run("people", "list", "--json", "--db", "n.db").output.splitlines()]
+    rows = [
+        json.loads(line)
+        for line in run("people", "list", "--json", "--db", "n.db").output.splitlines()
+    ]
     assert [r["id"] for r in rows] == ["u1", "u2"]

@@ -54,7 +54,10 @@ def test_only_the_system_clock_reads_the_wall_clock() -> None:
 
 
 def test_core_has_no_io_imports() -> None:
-    pattern = re.compile(r"^\s*(import|from)\s+(sqlite3|sqlite_utils|socket|aiosmtplib|textual|"
-                         r"watchfiles|gzip|subprocess)\b", re.M)
+    pattern = re.compile(
+        r"^\s*(import|from)\s+(sqlite3|sqlite_utils|socket|aiosmtplib|textual|"
+        r"watchfiles|gzip|subprocess)\b",
+        re.M,
+    )
     offenders = [str(p) for p in (APP / "core").rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []

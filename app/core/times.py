@@ -46,10 +46,12 @@ def parse_instant(value: object, field: str = "timestamp") -> int:
         return int(value) if abs(value) >= _MS_THRESHOLD else int(round(value * 1000))
     if isinstance(value, str):
         text = value.strip()
-        try:
-            return parse_instant(float(text), field)
-        except ValueError:
-            pass
+        # Most strings are ISO dates ("2016-..."); only the rest can be numbers.
+        if "-" not in text[1:5]:
+            try:
+                return parse_instant(float(text), field)
+            except ValueError:
+                pass
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:

@@ -118,7 +118,11 @@ class Ingestor:
         return report
 
     def apply_operations(self, ops: Sequence[Operation]) -> BatchReport:
-        """Apply already-parsed operations (importers build these directly) in one transaction."""
+        """Apply already-parsed operations (importers build these directly) in one transaction.
+
+        The 32 KB limit is not checked here: it guards the wire, and these operations
+        never crossed it.
+        """
         report = BatchReport()
         if ops:
             with self.store.transaction():

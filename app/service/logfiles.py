@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -102,6 +103,25 @@ def open_source(path: str) -> Iterator[IO[bytes]]:
         yield handle
 
 
+@contextmanager
+def open_lines(path: str) -> Iterator[Iterator[bytes]]:
+    """Open a log (see `open_source`) and yield its lines as bytes.
+
+    Raises:
+        NudgeError: when the file cannot be opened, or breaks off while being read (a
+            truncated gzip, a read error); lines before the break stay applied.
+    """
+    with open_source(path) as handle:
+        yield _guarded(handle, path)
+
+
+def _guarded(handle: IO[bytes], path: str) -> Iterator[bytes]:
+    try:
+        yield from handle
+    except (OSError, EOFError, zlib.error) as exc:
+        raise NudgeError(f"cannot read {path}: {exc}") from None
+
+
 def ingest_lines(
     ingestor: Ingestor,
     lines: Iterable[bytes],
@@ -185,8 +205,8 @@ def ingest_files(
     """
     summary = IngestSummary()
     for path in paths:
-        with open_source(path) as handle:
-            ingest_lines(ingestor, handle, path, summary, progress=progress)
+        with open_lines(path) as lines:
+            ingest_lines(ingestor, lines, path, summary, progress=progress)
     return summary
 
 

@@ -10,8 +10,14 @@ RECEIVED = 1_700_000_000_000
 
 def test_segment_track() -> None:
     op = parse_operation(
-        {"type": "track", "userId": 42, "anonymousId": "a", "event": " Bought ",
-         "properties": {"sku": "x"}, "messageId": "m1"},
+        {
+            "type": "track",
+            "userId": 42,
+            "anonymousId": "a",
+            "event": " Bought ",
+            "properties": {"sku": "x"},
+            "messageId": "m1",
+        },
         RECEIVED,
     )
     assert (op.kind, op.who, op.anonymous_id, op.name) == ("track", Identity("42"), "a", "Bought")
@@ -25,12 +31,22 @@ def test_segment_identify_takes_email_from_traits() -> None:
 
 def test_customerio_event_and_merge() -> None:
     op = parse_operation(
-        {"type": "person", "action": "event", "identifiers": {"email": "a@b.co"}, "name": "x",
-         "attributes": {"n": 1}, "id": "d1", "timestamp": 1_700_000_000},
+        {
+            "type": "person",
+            "action": "event",
+            "identifiers": {"email": "a@b.co"},
+            "name": "x",
+            "attributes": {"n": 1},
+            "id": "d1",
+            "timestamp": 1_700_000_000,
+        },
         RECEIVED,
     )
     assert (op.kind, op.who.email, op.properties, op.timestamp) == (
-        "track", "a@b.co", {"n": 1}, 1_700_000_000_000
+        "track",
+        "a@b.co",
+        {"n": 1},
+        1_700_000_000_000,
     )
     merge = parse_operation(
         {"type": "person", "action": "merge", "primary": {"id": "1"}, "secondary": {"id": "2"}},
@@ -41,8 +57,12 @@ def test_customerio_event_and_merge() -> None:
 
 def test_customerio_update_flag() -> None:
     op = parse_operation(
-        {"type": "person", "action": "identify", "identifiers": {"id": "1"},
-         "attributes": {"a": 1, "_update": True}},
+        {
+            "type": "person",
+            "action": "identify",
+            "identifiers": {"id": "1"},
+            "attributes": {"a": 1, "_update": True},
+        },
         RECEIVED,
     )
     assert op.update_only is True
@@ -54,12 +74,21 @@ def test_customerio_update_flag() -> None:
         ({"type": "track", "userId": "1", "event": "   "}, "no name"),
         ({"type": "track", "event": "x"}, "userId or an anonymousId"),
         ({"type": "identify", "traits": {}}, "userId or an email"),
-        ({"type": "identify", "userId": "1", "traits": {"email": "not-an-address"}}, "not an email"),
+        (
+            {"type": "identify", "userId": "1", "traits": {"email": "not-an-address"}},
+            "not an email",
+        ),
         ({"type": "group", "userId": "1"}, "unsupported operation type"),
         ({"userId": "1"}, 'no "type"'),
-        ({"type": "person", "action": "fly", "identifiers": {"id": "1"}}, "unsupported person action"),
+        (
+            {"type": "person", "action": "fly", "identifiers": {"id": "1"}},
+            "unsupported person action",
+        ),
         ({"type": "person", "action": "merge", "primary": {"id": "1"}}, "primary and secondary"),
-        ({"type": "person", "action": "event", "identifiers": {"cio_id": "c"}, "name": "x"}, "cio_id"),
+        (
+            {"type": "person", "action": "event", "identifiers": {"cio_id": "c"}, "name": "x"},
+            "cio_id",
+        ),
         ({"type": "track", "userId": True, "event": "x"}, "string or an integer"),
         ({"type": "track", "userId": "1", "event": "x", "properties": [1]}, "must be an object"),
     ],

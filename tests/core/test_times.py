@@ -38,8 +38,14 @@ def test_format_instant_round_trips() -> None:
 
 @pytest.mark.parametrize(
     ("text", "ms"),
-    [("15m", 900_000), ("36h", 129_600_000), ("7d", 604_800_000), ("2w", 1_209_600_000),
-     ("500ms", 500), ("30s", 30_000)],
+    [
+        ("15m", 900_000),
+        ("36h", 129_600_000),
+        ("7d", 604_800_000),
+        ("2w", 1_209_600_000),
+        ("500ms", 500),
+        ("30s", 30_000),
+    ],
 )
 def test_parse_duration(text: str, ms: int) -> None:
     assert parse_duration(text) == ms

@@ -70,8 +70,14 @@ def test_gzip_and_missing_files(tmp_path: Path, ingestor: Ingestor, store: Store
 
 def _people(store: Store) -> list[tuple[Any, ...]]:
     return sorted(
-        (p.external_id or "", p.email or "", json.dumps(p.attributes, sort_keys=True),
-         json.dumps(p.attribute_times, sort_keys=True), p.created_at, p.updated_at)
+        (
+            p.external_id or "",
+            p.email or "",
+            json.dumps(p.attributes, sort_keys=True),
+            json.dumps(p.attribute_times, sort_keys=True),
+            p.created_at,
+            p.updated_at,
+        )
         for p in store.people.iter_all()
     )
 
@@ -79,16 +85,25 @@ def _people(store: Store) -> list[tuple[Any, ...]]:
 def _events(store: Store) -> list[tuple[Any, ...]]:
     owner = {p.id: p.external_id or p.email for p in store.people.iter_all()}
     return [
-        (owner.get(e.person_id) if e.person_id else None, e.anonymous_id, e.user_id,
-         e.user_email, e.type, e.name, json.dumps(e.properties, sort_keys=True), e.timestamp,
-         e.dedupe_key)
+        (
+            owner.get(e.person_id) if e.person_id else None,
+            e.anonymous_id,
+            e.user_id,
+            e.user_email,
+            e.type,
+            e.name,
+            json.dumps(e.properties, sort_keys=True),
+            e.timestamp,
+            e.dedupe_key,
+        )
         for e in store.events.iter_range()
     ]
 
 
 def test_export_then_ingest_rebuilds_the_same_store() -> None:
-    from app.service.importers import import_cdnow, import_xes
     from zoneinfo import ZoneInfo
+
+    from app.service.importers import import_cdnow, import_xes
 
     first = Store.open(":memory:")
     ingestor = Ingestor(first, FixedClock(NOW_MS))
@@ -108,10 +123,29 @@ def test_export_then_ingest_rebuilds_the_same_store() -> None:
 
     second = Store.open(":memory:")
     summary = IngestSummary()
-    ingest_lines(Ingestor(second, FixedClock(NOW_MS + 1)), exported.getvalue().splitlines(),
-                 "export", summary)
+    ingest_lines(
+        Ingestor(second, FixedClock(NOW_MS + 1)),
+        exported.getvalue().splitlines(),
+        "export",
+        summary,
+    )
     assert summary.rejected == []
     assert first.people.count() > 300
     assert _people(second) == _people(first)
     assert _events(second) == _events(first)
     assert second.suppressions.count() == first.suppressions.count() == 1
+
+
+def test_truncated_gzip_is_a_clear_error_and_earlier_lines_stay(
+    tmp_path: Path, ingestor: Ingestor, store: Store
+) -> None:
+    payload = b"".join(
+        lines(*({"type": "track", "userId": f"u{i}", "event": "e"} for i in range(20_000)))
+    )
+    whole = gzip.compress(payload)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(NudgeError, match=r"cannot read .*cut\.jsonl\.gz"):
+        ingest_files(ingestor, [str(path)])
+    # Whole batches read before the break were applied; the rest was not.
+    assert 0 < store.events.count() < 20_000
