@@ -83,7 +83,7 @@ class ActivityEntry:
         id: row id, in decision order.
         at: when the decision took effect.
         person_id: the person it concerns, if any (kept after the person is deleted).
-        kind: what happened, e.g. `person_merged`, `journey_entered`, `message_sent`.
+        kind: what happened, e.g. `person.merged`, `segment.entered`, `journey.entered`.
         campaign: campaign id, if any.
         step: step id, if any.
         detail: free-form facts (reason, subject, identifiers).

@@ -373,14 +373,14 @@ class _Batch:
             # exported history replays to the same rows.
             self._row(op, None, {"identifiers": _identifiers(op.who)})
             raise _Skip(f"no person with {op.who.describe()}")
-        self._remove(person, op, "person_deleted")
+        self._remove(person, op, "person.deleted")
 
     def _suppress(self, op: Operation) -> None:
         person = self._resolve(op.who)
         keys = _keys(op.who)
         if person is not None:
             keys |= _keys(Identity(person.external_id, person.email))
-            self._remove(person, op, "person_suppressed")
+            self._remove(person, op, "person.suppressed")
         else:
             self._row(op, None, {"identifiers": _identifiers(op.who)})
         self.store.suppressions.add(sorted(keys), op.timestamp)
@@ -422,7 +422,7 @@ class _Batch:
         self.dirty[primary.id] = primary
         detail = {"primary": _identifiers(op.who), "secondary": _identifiers(op.secondary)}
         self._row(op, primary.id, detail)
-        self.activity.append((op.timestamp, primary.id, "person_merged", None, None, detail))
+        self.activity.append((op.timestamp, primary.id, "person.merged", None, None, detail))
 
     def _remove(self, person: Person, op: Operation, kind: str) -> None:
         self._flush()

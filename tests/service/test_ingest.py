@@ -226,7 +226,7 @@ def test_delete_removes_person_and_their_events(ingestor: Ingestor, store: Store
     assert store.people.by_external_id("u1") is None
     kinds = [(e.type, e.name) for e in store.events.iter_range()]
     assert kinds == [("track", "y"), ("delete", None)]
-    assert [a.kind for a in store.activity.latest()] == ["person_deleted"]
+    assert [a.kind for a in store.activity.latest()] == ["person.deleted"]
 
 
 def test_delete_of_nobody_is_skipped(ingestor: Ingestor, store: Store) -> None:
