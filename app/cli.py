@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,13 +20,25 @@ from app.cli_support import (
     settings_options,
 )
 from app.config import Settings
-from app.core.clock import SystemClock
 from app.core.times import format_instant
 from app.store import Store
+
+if TYPE_CHECKING:
+    from app.service.workspace import Workspace
 
 
 def _open(settings: Settings) -> Store:
     return Store.open(settings.database)
+
+
+def _workspace(settings: Settings) -> Workspace:
+    """Open the workspace; definitions that did not load are listed on stderr."""
+    from app.service.workspace import open_workspace
+
+    workspace = open_workspace(settings)
+    for error in workspace.segment_errors:
+        click.echo(f"warning: {error}", err=True)
+    return workspace
 
 
 @click.group(cls=NudgeGroup)
@@ -47,11 +60,9 @@ def ingest(files: tuple[str, ...], as_json: bool, settings: Settings) -> None:
 
     Exits 1 when some lines were rejected; they are listed with file:line and reason.
     """
-    from app.service.ingest import Ingestor
     from app.service.logfiles import IngestSummary, ingest_lines, open_lines
 
-    store = _open(settings)
-    ingestor = Ingestor(store, SystemClock())
+    ingestor = _workspace(settings).ingestor
     summary = IngestSummary()
     for path in files:
         with open_lines(path) as lines, byte_progress(file_size(path), path) as advance:
@@ -100,10 +111,9 @@ def import_cdnow_command(
     """Import the CDNOW purchase log: one person per customer, one `purchase` per row."""
     from app.config import load_settings
     from app.service.importers import import_cdnow
-    from app.service.ingest import Ingestor
 
     zone = load_settings(timezone=zone_name).zone if zone_name else settings.zone
-    ingestor = Ingestor(_open(settings), SystemClock())
+    ingestor = _workspace(settings).ingestor
     with byte_progress(file_size(file), file) as advance:
         summary = import_cdnow(ingestor, file, zone, advance)
     echo_summary(summary, as_json)
@@ -144,9 +154,8 @@ def import_xes_command(
 ) -> None:
     """Import an XES event log (.xes or .xes.gz), streamed: one event per XES event."""
     from app.service.importers import import_xes
-    from app.service.ingest import Ingestor
 
-    ingestor = Ingestor(_open(settings), SystemClock())
+    ingestor = _workspace(settings).ingestor
     with byte_progress(file_size(file), file) as advance:
         summary = import_xes(
             ingestor, file, person_key, frozenset(lifecycles) or None, person_attributes, advance
@@ -162,11 +171,10 @@ def import_xes_command(
 @settings_options
 def watch(directory: Path, once: bool, settings: Settings) -> None:
     """Ingest JSONL files dropped or appended in DIRECTORY, each line exactly once."""
-    from app.service.ingest import Ingestor
     from app.service.watch import WatchFolder
 
-    store = _open(settings)
-    folder = WatchFolder(Ingestor(store, SystemClock()), store, directory, SystemClock())
+    workspace = _workspace(settings)
+    folder = WatchFolder(workspace.ingestor, workspace.store, directory, workspace.clock)
     if once:
         echo_summary(folder.catch_up(), as_json=False)
         return
@@ -285,6 +293,126 @@ def demo(db_path: Path, campaigns_dir: Path | None) -> None:
         click.echo(f"  {name:<32} {count:,}")
     click.echo("\nTry: .venv/bin/nudge stats --db data/demo.db")
     click.echo("     .venv/bin/nudge people show 00001 --db data/demo.db")
+
+
+@cli.group(cls=NudgeGroup)
+def segments() -> None:
+    """Segments: who is in, who moved, and why."""
+
+
+@segments.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@settings_options
+def segments_list(as_json: bool, settings: Settings) -> None:
+    """Every segment with its members and the moves of the last 24 h."""
+    workspace = _workspace(settings)
+    rows = workspace.segments.summaries(workspace.clock.now_ms())
+    if as_json:
+        click.echo(json.dumps([vars_of(r) for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo(f"no segments in {settings.campaigns / 'segments'}")
+        return
+    click.echo(f"{'segment':<28} {'members':>9} {'+24h':>7} {'-24h':>7}  name")
+    for r in rows:
+        click.echo(f"{r.id:<28} {r.members:>9,} {r.entered_24h:>7,} {r.exited_24h:>7,}  {r.name}")
+
+
+@segments.command(name="show")
+@click.argument("segment_id")
+@click.option(
+    "--at",
+    "at_text",
+    help="Evaluate afresh at this time (ISO 8601) instead of "
+    "showing the stored membership; changes nothing.",
+)
+@click.option("--members", "show_members", is_flag=True, help="List members too.")
+@click.option("--limit", default=50, show_default=True, help="How many members to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@settings_options
+def segments_show(
+    segment_id: str,
+    at_text: str | None,
+    show_members: bool,
+    limit: int,
+    as_json: bool,
+    settings: Settings,
+) -> None:
+    """A segment's definition and member count (stored, or evaluated --at a time)."""
+    workspace = _workspace(settings)
+    keeper, store = workspace.segments, workspace.store
+    segment = keeper.segment(segment_id)
+    at = parse_when(at_text, settings)
+    if at is None:
+        count = store.segments.member_count(segment_id)
+        ids = [pid for pid, _ in store.segments.member_page(segment_id, limit)]
+        when = "now (stored membership)"
+    else:
+        members = keeper.members_at(segment_id, at)
+        count, ids, when = len(members), sorted(members)[:limit], f"at {format_instant(at)}"
+    labels = [p.label for p in (store.people.get(i) for i in ids) if p is not None]
+    if as_json:
+        out = {
+            "id": segment.id,
+            "name": segment.name,
+            "members": count,
+            "at": None if at is None else format_instant(at),
+        }
+        if show_members:
+            out["member_ids"] = labels
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(f"{segment.id}: {segment.name}")
+    if segment.description:
+        click.echo(f"  {segment.description}")
+    source = keeper.files.get(segment_id)
+    if source:
+        click.echo(f"  defined in {source}")
+    click.echo(f"members {when}: {count:,}")
+    if show_members:
+        for label in labels:
+            click.echo(f"  {label}")
+        if count > len(labels):
+            click.echo(f"  ... and {count - len(labels):,} more")
+
+
+@segments.command(name="check")
+@click.argument("segment_id")
+@click.argument("person")
+@click.option("--at", "at_text", help="Evaluate at this time (ISO 8601; default now).")
+@settings_options
+def segments_check(segment_id: str, person: str, at_text: str | None, settings: Settings) -> None:
+    """Is PERSON in SEGMENT, and which sub-condition decided it?"""
+    workspace = _workspace(settings)
+    at = parse_when(at_text, settings) or workspace.clock.now_ms()
+    inside, explanation, stored = workspace.segments.check(segment_id, person, at)
+    click.echo(
+        f"{person} is {'IN' if inside else 'OUT of'} {segment_id} at {format_instant(at)}"
+        f" (stored membership: {'in' if stored else 'out'})"
+    )
+    for line in explanation.lines(1):
+        click.echo(line)
+
+
+@segments.command(name="sweep")
+@click.option("--at", "at_text", help="Sweep as of this time (ISO 8601; default now).")
+@settings_options
+def segments_sweep(at_text: str | None, settings: Settings) -> None:
+    """Move people whose membership changed with time alone (windows, relative times)."""
+    workspace = _workspace(settings)
+    at = parse_when(at_text, settings) or workspace.clock.now_ms()
+    changes = workspace.segments.sweep(at)
+    for seg_id, (entered, exited) in sorted(changes.items()):
+        click.echo(f"{seg_id:<28} +{entered:,} -{exited:,}")
+    if not changes:
+        click.echo("no segments to sweep")
+
+
+def vars_of(row: object) -> dict[str, object]:
+    """A dataclass row as a dict, for --json."""
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(row) if is_dataclass(row) and not isinstance(row, type) else {}
 
 
 def main() -> None:

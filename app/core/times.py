@@ -69,6 +69,15 @@ def format_instant(ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+def format_duration(ms: int) -> str:
+    """Write a duration in the largest unit that divides it: `90d`, `36h`, `15m`, `30s`, `5ms`."""
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _UNIT_MS[unit]
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
 def parse_duration(text: str) -> int:
     """Read a duration such as `15m`, `36h`, `7d`, `2w`, `500ms` or `30s`.
 

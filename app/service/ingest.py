@@ -13,7 +13,7 @@ pending rows first and then run directly against the store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,17 +74,26 @@ def encoded_size(raw: object) -> int:
     return len(orjson.dumps(raw))
 
 
+#: Called inside the batch's transaction with the ids of the people it touched and the
+#: received time (ms UTC): how segment membership stays current with every operation.
+ChangeHook = Callable[[set[int], int], None]
+
+
 class Ingestor:
     """Applies batches of operations to a store.
 
     Args:
         store: where people and events live.
         clock: gives the received time (and the timestamp of operations without one).
+        on_change: called in the same transaction after each batch with the people it
+            touched, so what depends on them (segment membership) is current before
+            `apply` returns.
     """
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, on_change: ChangeHook | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.on_change = on_change
 
     def apply(self, raws: Sequence[object], sizes: Sequence[int] | None = None) -> BatchReport:
         """Apply a batch of raw operations (decoded JSON, either wire shape) in one transaction.
@@ -113,7 +122,9 @@ class Ingestor:
                 report.rejected.append(Problem(index, exc.message))
         if ops:
             with self.store.transaction():
-                _Batch(self.store, received, ops, report).run()
+                touched = _Batch(self.store, received, ops, report).run()
+                if self.on_change is not None and touched:
+                    self.on_change(touched, received)
         report.rejected.sort(key=lambda p: p.index)
         return report
 
@@ -125,8 +136,11 @@ class Ingestor:
         """
         report = BatchReport()
         if ops:
+            received = self.clock.now_ms()
             with self.store.transaction():
-                _Batch(self.store, self.clock.now_ms(), list(enumerate(ops)), report).run()
+                touched = _Batch(self.store, received, list(enumerate(ops)), report).run()
+                if self.on_change is not None and touched:
+                    self.on_change(touched, received)
         return report
 
 
@@ -149,11 +163,13 @@ class _Batch:
         self.activity: list[ActivityRow] = []
         self.seen_keys: set[str] = set()
         self.suppressed: set[str] = set()
+        self.touched: set[int] = set()
         self.next_id = 0
 
     # -- driving ---------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self) -> set[int]:
+        """Apply the operations; return the ids of the people they touched."""
         self._prefetch()
         handlers = {
             "identify": self._identify,
@@ -183,6 +199,7 @@ class _Batch:
                 # A skipped operation still claims its key: a retry is a no-op too.
                 self.seen_keys.add(key)
         self._flush()
+        return self.touched
 
     def _prefetch(self) -> None:
         ids: set[str] = set()
@@ -435,6 +452,8 @@ class _Batch:
         self.activity.append((op.timestamp, person.id, kind, None, None, identifiers))
 
     def _row(self, op: Operation, person_id: int | None, properties: dict[str, Any]) -> None:
+        if person_id is not None:
+            self.touched.add(person_id)
         self.rows.append(
             (
                 person_id,

@@ -13,6 +13,8 @@ from app.store.db import open_database, write_transaction
 from app.store.events import EventRow, EventsRepo
 from app.store.offsets import OffsetsRepo
 from app.store.people import PeopleRepo
+from app.store.segment_sql import Compiler
+from app.store.segments import SegmentsRepo, StoredSegment
 from app.store.suppressions import SuppressionsRepo, email_key, id_key
 
 
@@ -30,6 +32,7 @@ class Store:
         self.activity = ActivityRepo(db)
         self.suppressions = SuppressionsRepo(db)
         self.offsets = OffsetsRepo(db)
+        self.segments = SegmentsRepo(db)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -53,8 +56,10 @@ class Store:
 
 __all__ = [
     "ActivityRow",
+    "Compiler",
     "EventRow",
     "Store",
+    "StoredSegment",
     "email_key",
     "id_key",
     "open_database",

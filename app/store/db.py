@@ -11,6 +11,7 @@ import sqlite_utils
 
 from app.core.errors import ConfigError
 from app.store.schema import MIGRATIONS
+from app.store.segment_sql import sql_instant
 
 
 def open_database(path: str | Path) -> sqlite_utils.Database:
@@ -40,6 +41,9 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
+        # The segment compiler reads instants through the very function the Python
+        # evaluator uses, so the two cannot disagree on what counts as a time.
+        conn.create_function("nudge_instant", 2, sql_instant, deterministic=True)
         MIGRATIONS.apply(db)
     except (sqlite3.DatabaseError, OSError) as exc:
         raise ConfigError(f"cannot open database {path}: {exc}") from None

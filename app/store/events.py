@@ -99,6 +99,19 @@ class EventsRepo:
         )
         return [_event(row) for row in rows]
 
+    def facts(self, person_id: int, names: Iterable[str]) -> list[tuple[str, int, Any]]:
+        """(name, timestamp, properties) of a person's events with these names."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        rows = self._conn.execute(
+            f"SELECT name, timestamp, properties FROM events WHERE person_id = ? "
+            f"AND name IN ({marks})",
+            (person_id, *wanted),
+        )
+        return [(r[0], r[1], orjson.loads(r[2])) for r in rows]
+
     def iter_range(self, since: int | None = None, until: int | None = None) -> Iterator[Event]:
         """Events with `since <= timestamp < until` (either bound optional), in insertion order.
 

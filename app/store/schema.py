@@ -71,3 +71,31 @@ def m001_people_events_activity(db: sqlite_utils.Database) -> None:
     ]
     for sql in statements:
         db.execute(sql)
+
+
+@MIGRATIONS()
+def m002_segments(db: sqlite_utils.Database) -> None:
+    """Segment definitions as last loaded, and who is in each since when."""
+    statements = [
+        # evaluated_at: the instant membership was last brought up to date by a full
+        # evaluation or a sweep; the next sweep looks only at what changed since.
+        """CREATE TABLE segments (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            definition TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            evaluated_at INTEGER
+        )""",
+        """CREATE TABLE segment_members (
+            segment_id TEXT NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            since INTEGER NOT NULL,
+            PRIMARY KEY (segment_id, person_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX segment_members_person ON segment_members(person_id)",
+        # "entered / left in the last 24 h" and the live stream read by kind and time.
+        "CREATE INDEX activity_kind_at ON activity(kind, at)",
+    ]
+    for sql in statements:
+        db.execute(sql)

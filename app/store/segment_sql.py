@@ -1,0 +1,210 @@
+"""Compiling a condition to one parameterised SQL expression over `people p`.
+
+Every value travels as a bound parameter, JSON paths included; nothing from a
+definition is ever pasted into the SQL text. The semantics mirror
+`app.core.evaluate` exactly (a property test checks the two agree):
+
+* every test yields 0 or 1, never NULL, so `NOT` means "does not hold";
+* typed equality uses `json_type` beside `json_extract`;
+* instants go through `nudge_instant(type, value)`, which calls the same Python
+  function the single-person evaluator uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.core.conditions import (
+    All,
+    Any_,
+    AttributeCondition,
+    Condition,
+    EventCondition,
+    Not,
+    NotPerformed,
+    SegmentRef,
+    Test,
+    TimeRef,
+)
+from app.core.errors import NudgeError
+from app.core.evaluate import instant_of, is_number
+
+Params = list[Any]
+_NUMBER_TYPES = "('integer', 'real')"
+_MIN_TIME = -(2**62)
+
+
+def json_path(path: str) -> str:
+    """`a.b` -> `$."a"."b"` (quoted labels: any character but `"` is allowed in a name)."""
+    return "$" + "".join(f'."{part}"' for part in path.split("."))
+
+
+def sql_instant(kind: str | None, value: object) -> int | None:
+    """The `nudge_instant(json_type, json_extract)` SQL function: an instant or NULL."""
+    if kind not in ("integer", "real", "text"):
+        return None
+    return instant_of(value)
+
+
+def known_since_sql() -> tuple[str, Params]:
+    """First seen, or the `created_at` attribute when it is an earlier time (ms UTC)."""
+    path = json_path("created_at")
+    return (
+        "min(p.created_at, coalesce(nudge_instant(json_type(p.attributes, ?), "
+        "json_extract(p.attributes, ?)), p.created_at))",
+        [path, path],
+    )
+
+
+class Compiler:
+    """Turns conditions into SQL for one evaluation instant.
+
+    Args:
+        segments: conditions of the segments `in_segment` may name (inlined).
+        now: the evaluation instant, ms UTC.
+        entry_at: the journey's entry time, for `since: entry`.
+    """
+
+    def __init__(
+        self, segments: Mapping[str, Condition], now: int, entry_at: int | None = None
+    ) -> None:
+        self.segments = segments
+        self.now = now
+        self.entry_at = entry_at
+
+    def where(self, condition: Condition) -> tuple[str, Params]:
+        """An SQL expression over `people p` that is 1 for members and 0 otherwise.
+
+        Raises:
+            NudgeError: for `since: entry` without an entry time, or an unknown segment.
+        """
+        if isinstance(condition, All):
+            return self._join(condition.all, " AND ", "1")
+        if isinstance(condition, Any_):
+            return self._join(condition.any, " OR ", "0")
+        if isinstance(condition, NotPerformed):
+            return self.where(condition.as_not())
+        if isinstance(condition, Not):
+            sql, params = self.where(condition.not_)
+            target = condition.not_
+            if (
+                isinstance(target, EventCondition)
+                and target.within is not None
+                and target.plain_performed
+            ):
+                since, since_params = known_since_sql()
+                return (
+                    f"(NOT {sql} AND {since} <= ?)",
+                    params + since_params + [self.now - target.within],
+                )
+            return f"(NOT {sql})", params
+        if isinstance(condition, AttributeCondition):
+            return test_sql(
+                condition.test, "p.attributes", json_path(condition.attribute), self.now
+            )
+        if isinstance(condition, EventCondition):
+            return self._event(condition)
+        if isinstance(condition, SegmentRef):
+            target_id = condition.segment_id
+            if target_id not in self.segments:
+                raise NudgeError(f"unknown segment {target_id!r}")
+            sql, params = self.where(self.segments[target_id])
+            return (f"(NOT {sql})" if condition.not_in_segment else sql), params
+        raise NudgeError(f"cannot compile {type(condition).__name__}")
+
+    def _join(self, parts: list[Condition], glue: str, empty: str) -> tuple[str, Params]:
+        if not parts:
+            return empty, []
+        sqls, params = [], []
+        for part in parts:
+            sql, part_params = self.where(part)
+            sqls.append(sql)
+            params += part_params
+        return "(" + glue.join(sqls) + ")", params
+
+    def _event(self, condition: EventCondition) -> tuple[str, Params]:
+        low, high = _MIN_TIME, self.now
+        if condition.within is not None:
+            low = self.now - condition.within
+        elif condition.since == "entry":
+            if self.entry_at is None:
+                raise NudgeError("since: entry needs a journey (it has no meaning in a segment)")
+            low = self.entry_at
+        elif condition.between is not None:
+            low = condition.between[0]
+            high = min(self.now, condition.between[1] - 1)
+        # The (person_id, name, timestamp) index answers the range without a row read
+        # unless property filters need the row.
+        sql = "e.person_id = p.id AND e.name = ? AND e.timestamp >= ? AND e.timestamp <= ?"
+        params: Params = [condition.performed, low, high]
+        for f in condition.where:
+            filter_sql, filter_params = test_sql(
+                f.test, "e.properties", json_path(f.property), self.now
+            )
+            sql += f" AND {filter_sql}"
+            params += filter_params
+        op, n = condition.count_test
+        if (op, n) == (">=", 1):
+            return f"EXISTS (SELECT 1 FROM events e WHERE {sql})", params
+        if (op, n) in (("<=", 0), ("==", 0)):
+            return f"(NOT EXISTS (SELECT 1 FROM events e WHERE {sql}))", params
+        return f"((SELECT count(*) FROM events e WHERE {sql}) {'=' if op == '==' else op} ?)", [
+            *params,
+            n,
+        ]
+
+
+def _typed_equal_sql(type_sql: str, value_sql: str, operand: object) -> tuple[str, Params]:
+    """`value` typed-equal to `operand`; `type_sql`/`value_sql` take no parameters here."""
+    if isinstance(operand, bool):
+        return f"{type_sql} = ?", ["true" if operand else "false"]
+    if is_number(operand):
+        return f"({type_sql} IN {_NUMBER_TYPES} AND {value_sql} = ?)", [operand]
+    return f"({type_sql} = 'text' AND {value_sql} = ?)", [operand]
+
+
+def test_sql(test: Test, column: str, path: str, now: int) -> tuple[str, Params]:
+    """SQL for one operator on the JSON value at `path` in `column`: 1 or 0, never NULL."""
+    op, operand = test.operator, test.operand
+    kind, value = f"json_type({column}, ?)", f"json_extract({column}, ?)"
+    if op in ("equals", "not_equals"):
+        sql, params = _equal_at(kind, value, path, operand)
+        return (sql if op == "equals" else f"(NOT {sql})"), params
+    if op == "exists":
+        return f"(coalesce({kind}, 'null') <> 'null')", [path]
+    if op == "missing":
+        return f"(coalesce({kind}, 'null') = 'null')", [path]
+    if op == "in":
+        if not operand:
+            return "0", []
+        parts = [_equal_at(kind, value, path, item) for item in operand]
+        return "(" + " OR ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+    if op == "contains":
+        element, element_params = _typed_equal_sql("j.type", "j.value", operand)
+        sql = (
+            f"({kind} = 'array' AND EXISTS (SELECT 1 FROM json_each({column}, ?) j "
+            f"WHERE {element}))"
+        )
+        found: Params = [path, path, *element_params]
+        if isinstance(operand, str):
+            sql = f"(({kind} = 'text' AND instr({value}, ?) > 0) OR {sql})"
+            found = [path, path, operand, *found]
+        return f"coalesce({sql}, 0)", found
+    symbol = ">" if op in ("greater", "after") else "<"
+    if isinstance(operand, TimeRef):
+        return (
+            f"coalesce(nudge_instant({kind}, {value}) {symbol} ?, 0)",
+            [path, path, operand.resolve(now)],
+        )
+    return (
+        f"coalesce({kind} IN {_NUMBER_TYPES} AND {value} {symbol} ?, 0)",
+        [path, path, operand],
+    )
+
+
+def _equal_at(kind: str, value: str, path: str, operand: object) -> tuple[str, Params]:
+    sql, params = _typed_equal_sql(kind, value, operand)
+    # Each json_type / json_extract in the fragment takes the path as its own parameter.
+    path_params: Params = [path] * sql.count("json_")
+    return f"coalesce({sql}, 0)", path_params + params
