@@ -129,3 +129,42 @@ def test_people_list_json() -> None:
         for line in run("people", "list", "--json", "--db", "n.db").output.splitlines()
     ]
     assert [r["id"] for r in rows] == ["u1", "u2"]
+
+
+SEGMENT = """\
+id: trials
+name: Trial users
+condition:
+  attribute: plan
+  equals: trial
+"""
+
+
+def test_segments_commands(tmp_path: Path) -> None:
+    (tmp_path / "campaigns" / "segments").mkdir(parents=True)
+    (tmp_path / "campaigns" / "segments" / "trials.yaml").write_text(SEGMENT)
+    log = write_log(tmp_path / "log.jsonl", LOG)
+    assert run("ingest", str(log), "--db", "n.db").exit_code == 0
+    listing = run("segments", "list", "--db", "n.db").output
+    # u1 entered when the ingest ran (the segment was synced before it).
+    assert listing.splitlines()[1].split()[:4] == ["trials", "1", "1", "0"]
+    shown = json.loads(
+        run("segments", "show", "trials", "--json", "--members", "--db", "n.db").output
+    )
+    assert (shown["members"], shown["member_ids"]) == (1, ["u1"])
+    check = run("segments", "check", "trials", "u2", "--db", "n.db").output
+    assert check.startswith("u2 is OUT of trials")
+    assert "no   attribute plan equals 'trial' (is missing)" in check
+    result = CliRunner().invoke(cli, ["segments", "show", "nope", "--db", "n.db"])
+    assert result.exit_code == 1
+    assert "no segment 'nope'" in result.output
+
+
+def test_bad_segment_file_warns_and_the_command_still_runs(tmp_path: Path) -> None:
+    (tmp_path / "campaigns" / "segments").mkdir(parents=True)
+    (tmp_path / "campaigns" / "segments" / "bad.yaml").write_text(
+        "id: bad\nname: B\ncondition: {foo: 1}\n"
+    )
+    result = CliRunner().invoke(cli, ["segments", "list", "--db", "n.db"])
+    assert result.exit_code == 0
+    assert "warning: campaigns/segments/bad.yaml:3: condition: not a condition" in result.output

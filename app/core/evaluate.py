@@ -165,6 +165,19 @@ class Evaluator:
         Raises:
             NudgeError: for `since: entry` without an entry time, or an unknown segment.
         """
+        if isinstance(condition, All):
+            return all(self.matches(c, person, now, entry_at) for c in condition.all)
+        if isinstance(condition, Any_):
+            return any(self.matches(c, person, now, entry_at) for c in condition.any)
+        if isinstance(condition, AttributeCondition):
+            return apply_test(
+                condition.test, resolve_path(person.attributes, condition.attribute), now
+            )
+        if isinstance(condition, EventCondition):
+            count = self._count(condition, person, now, entry_at)
+            op, n = condition.count_test
+            return count >= n if op == ">=" else count <= n if op == "<=" else count == n
+        # The rarer forms share one definition with `explain`.
         return self.explain(condition, person, now, entry_at, detail=False).result
 
     def explain(

@@ -71,7 +71,7 @@ def format_instant(ms: int) -> str:
 
 def format_duration(ms: int) -> str:
     """Write a duration in the largest unit that divides it: `90d`, `36h`, `15m`, `30s`, `5ms`."""
-    for unit in ("w", "d", "h", "m", "s"):
+    for unit in ("d", "h", "m", "s"):
         size = _UNIT_MS[unit]
         if ms and ms % size == 0:
             return f"{ms // size}{unit}"

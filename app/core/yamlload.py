@@ -38,12 +38,15 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
     names) are skipped, so the deepest node that exists is used.
     """
     line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    node = value
                     line = key.start_mark.line + 1
+                    # A union tag can name a scalar key of this same mapping
+                    # (`performed: x` then `within`): stay here unless it is the end.
+                    if not isinstance(value, yaml.ScalarNode) or index == len(loc) - 1:
+                        node = value
                     break
         elif (
             isinstance(node, yaml.SequenceNode)

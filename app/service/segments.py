@@ -118,6 +118,9 @@ class SegmentKeeper:
         self.files = files or {}
         self.conditions: dict[str, Condition] = {k: v.core_condition for k, v in segments.items()}
         self.evaluator = Evaluator(self.conditions)
+        # Until `sync` has stored the definitions there is no membership to keep current
+        # (sync evaluates everyone anyway).
+        self._synced = False
 
     # -- keeping membership current ---------------------------------------------------
 
@@ -142,12 +145,13 @@ class SegmentKeeper:
                 if previous is None or previous.hash != segment.definition_hash:
                     changes[seg_id] = self._apply(seg_id, None, now)
                     self.store.segments.set_evaluated(seg_id, now)
+        self._synced = True
         return changes
 
     def refresh(self, person_ids: set[int], now: int) -> None:
         """Re-evaluate these people in every segment at `now` (call inside the transaction
         that changed them)."""
-        if not person_ids or not self.segments:
+        if not person_ids or not self._synced:
             return
         for seg_id in self.segments:
             self._apply(seg_id, person_ids, now)
@@ -158,6 +162,8 @@ class SegmentKeeper:
         Returns:
             Per segment, (entered, exited) counts.
         """
+        if not self._synced:
+            return self.sync(now)
         changes: dict[str, tuple[int, int]] = {}
         with self.store.transaction():
             stored = self.store.segments.stored()
