@@ -24,14 +24,16 @@ all:
 Semantics (documented once, used by both evaluators):
 
 * Equality is typed: a string equals only a string, a number only a number (1 == 1.0),
-  a boolean only a boolean. `not_equals` is the negation of `equals`, so it also
+  a boolean only a boolean. A whole number from 2**63 on is read as the nearest
+  double (as SQLite reads it). `not_equals` is the negation of `equals`, so it also
   matches people without the attribute.
 * `exists` means the path resolves to a non-null value; `missing` is its negation.
 * `contains`: a substring of a string attribute, or an element (typed-equal) of a list.
 * `greater` / `less` with a number compare numbers; with a time (ISO 8601 string) they
   compare instants, as `after` / `before` do. Times may be given as ISO 8601, Unix
   seconds or Unix ms; relative times read `now`, `3d ago`, `7d from now`. Comparisons
-  are strict.
+  are strict. A time is an instant of the years 1 to 9999 (UTC), what ISO 8601 can
+  write: a number or text beyond that (`1e300`) is no time, and in a condition an error.
 * Event conditions count events with that name (track, page or screen) that happened
   at or before now. `within: 7d` keeps those with `now - 7d <= timestamp <= now`: an
   event exactly 7 days old is inside. `between: [a, b]` keeps `a <= timestamp < b`.
@@ -77,12 +79,43 @@ OPERATORS = (
     "after",
 )
 
+#: The instants a time can be, ms UTC: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z.
+EARLIEST = -62_135_596_800_000
+LATEST = 253_402_300_799_999
+#: The longest duration a window or an offset from now can be (so bounds stay instants
+#: SQLite's 64-bit integers hold).
+LONGEST = LATEST - EARLIEST
+#: Whole numbers in a condition (operands, counts) must fit SQLite's 64-bit integers.
+INT_LIMIT = 2**63 - 1
+
 _RELATIVE = re.compile(r"^\s*(\d+\s*(?:ms|s|m|h|d|w))\s+(ago|from now)\s*$")
 _PATH = re.compile(r'^[^."]+(\.[^."]+)*$')
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def check_instant(ms: int) -> int:
+    """`ms` when it is a time (see `EARLIEST`, `LATEST`).
+
+    Raises:
+        ValueError: when it is not.
+    """
+    if not EARLIEST <= ms <= LATEST:
+        raise ValueError("not a time between the years 1 and 9999")
+    return ms
+
+
+def check_span(ms: int) -> int:
+    """`ms` when it is a duration a condition can use (see `LONGEST`).
+
+    Raises:
+        ValueError: when it is longer.
+    """
+    if abs(ms) > LONGEST:
+        raise ValueError("the duration is longer than 10,000 years")
+    return ms
 
 
 class TimeRef(_Model):
@@ -113,12 +146,13 @@ def parse_time_ref(value: object) -> TimeRef:
             return TimeRef(offset=0)
         match = _RELATIVE.match(text)
         if match:
-            amount = parse_duration(match.group(1))
+            amount = check_span(parse_duration(match.group(1)))
             return TimeRef(offset=-amount if match.group(2) == "ago" else amount)
     try:
-        return TimeRef(at=parse_instant(value, "time"))
+        at = parse_instant(value, "time")
     except InvalidOperation as exc:
         raise ValueError(f"{exc.message}; or use now, '3d ago', '7d from now'") from None
+    return TimeRef(at=check_instant(at))
 
 
 class Test(_Model):
@@ -151,6 +185,14 @@ class Test(_Model):
     @classmethod
     def _time(cls, value: object) -> object:
         return value if value is None or isinstance(value, TimeRef) else parse_time_ref(value)
+
+    @field_validator("equals", "not_equals", "contains", "in_", "greater", "less")
+    @classmethod
+    def _fits(cls, value: object) -> object:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, int) and not isinstance(item, bool) and abs(item) > INT_LIMIT:
+                raise ValueError(f"{item} does not fit in 64 bits")
+        return value
 
     @property
     def operator(self) -> str:
@@ -247,7 +289,7 @@ class _EventFields(_Model):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return parse_duration(value)
+            return check_span(parse_duration(value))
         raise ValueError("must be a duration such as 15m, 36h or 7d")
 
     @field_validator("between", mode="before")
@@ -256,7 +298,7 @@ class _EventFields(_Model):
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise ValueError("must be a list of two times [from, to]")
         try:
-            start, end = (parse_instant(v, "between") for v in value)
+            start, end = (check_instant(parse_instant(v, "between")) for v in value)
         except InvalidOperation as exc:
             raise ValueError(exc.message) from None
         if end <= start:
@@ -274,9 +316,9 @@ class EventCondition(_EventFields):
     """Performed an event, optionally filtered, counted and windowed."""
 
     performed: str
-    at_least: int | None = Field(default=None, ge=0)
-    at_most: int | None = Field(default=None, ge=0)
-    exactly: int | None = Field(default=None, ge=0)
+    at_least: int | None = Field(default=None, ge=0, le=INT_LIMIT)
+    at_most: int | None = Field(default=None, ge=0, le=INT_LIMIT)
+    exactly: int | None = Field(default=None, ge=0, le=INT_LIMIT)
 
     @model_validator(mode="after")
     def _one_count(self) -> EventCondition:

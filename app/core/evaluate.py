@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.conditions import (
+    EARLIEST,
+    INT_LIMIT,
+    LATEST,
     All,
     Any_,
     AttributeCondition,
@@ -43,25 +46,33 @@ def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def as_stored(number: Any) -> Any:
+    """A JSON number as SQL reads it: a whole number past 64 bits (orjson keeps them up
+    to 2**64 - 1) is the nearest double there."""
+    return float(number) if isinstance(number, int) and number > INT_LIMIT else number
+
+
 def typed_equal(value: object, operand: object) -> bool:
     """Equality without coercion: strings with strings, numbers with numbers (1 == 1.0),
     booleans with booleans."""
     if isinstance(operand, bool):
         return value is operand
     if is_number(operand):
-        return is_number(value) and value == operand
+        return is_number(value) and as_stored(value) == operand
     return isinstance(value, str) and value == operand
 
 
 def instant_of(value: object) -> int | None:
     """An attribute or property read as an instant (ms UTC): Unix seconds or ms, or ISO 8601
-    with a zone. None when it is not a time."""
+    with a zone. None when it is not a time (nor when it is beyond the years 1 to 9999,
+    which SQL could not hold either)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
-        return parse_instant(value)
+        instant = parse_instant(value)
     except (InvalidOperation, OverflowError, ValueError):
         return None
+    return instant if EARLIEST <= instant <= LATEST else None
 
 
 def apply_test(test: Test, value: object, now: int) -> bool:
@@ -91,6 +102,7 @@ def apply_test(test: Test, value: object, now: int) -> bool:
         return instant > bound if op in ("greater", "after") else instant < bound
     if not is_number(value):
         return False
+    value = as_stored(value)
     return bool(value > operand) if op == "greater" else bool(value < operand)
 
 

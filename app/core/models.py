@@ -96,3 +96,72 @@ class ActivityEntry:
     campaign: str | None
     step: str | None
     detail: JsonDict
+
+
+@dataclass(slots=True)
+class Journey:
+    """One person's pass through one campaign (one per entry).
+
+    Attributes:
+        id: row id (0 until stored).
+        campaign_id: the campaign.
+        version: hash of the campaign version it runs.
+        person_id: who.
+        entry_key: the trigger key's value (e.g. a cart id), '' without a key.
+        state: `active`, `completed` or `exited`.
+        step_id: the step it is at (None once ended).
+        entered_at: entry time.
+        step_since: when it arrived at the current step.
+        next_due_at: when the engine must look at it again; None waits for a change.
+        trigger_event: `{"name", "timestamp", "properties"}` of the trigger event ({} else).
+        time_window: a pending time window (step id) holding the next message, or None.
+        path: the step ids (and path labels) taken so far.
+        last_message_at: when the last message was queued.
+        converted_at: when the goal converted (once per journey).
+        ended_at: when it completed or exited.
+        exit_reason: why it ended (`completed`, `converted`, `step_removed`, ...).
+    """
+
+    id: int
+    campaign_id: str
+    version: str
+    person_id: int
+    entry_key: str
+    state: str
+    step_id: str | None
+    entered_at: int
+    step_since: int
+    next_due_at: int | None = None
+    trigger_event: JsonDict = field(default_factory=dict)
+    time_window: str | None = None
+    path: list[str] = field(default_factory=list)
+    last_message_at: int | None = None
+    converted_at: int | None = None
+    ended_at: int | None = None
+    exit_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Delivery:
+    """A planned email in the outbox (DESIGN.md invariant 3).
+
+    Attributes:
+        key: deterministic delivery key (`campaign/journey/step`), UNIQUE.
+        journey_id, person_id, campaign_id, step_id: where it comes from.
+        template: template name; subject: the subject template.
+        created_at: when it was queued, ms UTC.
+        state: queued, sending, sent, failed, bounced, suppressed, limited, undeliverable.
+    """
+
+    key: str
+    journey_id: int | None
+    person_id: int
+    campaign_id: str
+    step_id: str
+    template: str
+    subject: str
+    created_at: int
+    from_address: str | None = None
+    reply_to: str | None = None
+    state: str = "queued"
+    id: int = 0

@@ -60,7 +60,11 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
 
 def _field(loc: tuple[int | str, ...], known: set[str]) -> str:
     parts: list[str] = []
-    for p in loc:
+    for index, p in enumerate(loc):
+        # The last part may name a field the document lacks ("Field required").
+        if index == len(loc) - 1 and isinstance(p, str) and p not in known:
+            parts.append(p)
+            continue
         # A union's tag repeats the key it was chosen by (`all.all.0`): keep one.
         if (isinstance(p, int) or p in known) and (not parts or parts[-1] != str(p)):
             parts.append(str(p))

@@ -180,7 +180,9 @@ class SegmentKeeper:
 
     def _apply(self, seg_id: str, among: set[int] | None, now: int) -> tuple[int, int]:
         """Evaluate (everyone, or `among`) in bulk, then record who entered and who left."""
-        where, params = Compiler(self.conditions, now).where(self.conditions[seg_id])
+        # Everyone at once: one pass per event condition; a few people: probes per person.
+        compiler = Compiler(self.conditions, now, bulk=among is None)
+        where, params = compiler.where(self.conditions[seg_id])
         matching = self.store.segments.matching(where, params, among)
         current = self.store.segments.members(seg_id, among)
         entered, exited = matching - current, current - matching
@@ -248,13 +250,13 @@ class SegmentKeeper:
     def count_at(self, seg_id: str, at: int) -> int:
         """How many people would be members at `at` (ms UTC), evaluated afresh, read-only."""
         self.segment(seg_id)
-        where, params = Compiler(self.conditions, at).where(self.conditions[seg_id])
+        where, params = Compiler(self.conditions, at, bulk=True).where(self.conditions[seg_id])
         return self.store.segments.count_matching(where, params)
 
     def members_at(self, seg_id: str, at: int) -> set[int]:
         """Ids of the people who would be members at `at`, evaluated afresh, read-only."""
         self.segment(seg_id)
-        where, params = Compiler(self.conditions, at).where(self.conditions[seg_id])
+        where, params = Compiler(self.conditions, at, bulk=True).where(self.conditions[seg_id])
         return self.store.segments.matching(where, params)
 
     def facts(self, person_id: int, condition: Condition) -> PersonFacts:

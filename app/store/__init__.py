@@ -9,8 +9,11 @@ from pathlib import Path
 import sqlite_utils
 
 from app.store.activity import ActivityRepo, ActivityRow
+from app.store.campaigns import CampaignsRepo
 from app.store.db import open_database, write_transaction
+from app.store.deliveries import DeliveriesRepo
 from app.store.events import EventRow, EventsRepo
+from app.store.journeys import JourneysRepo
 from app.store.offsets import OffsetsRepo
 from app.store.people import PeopleRepo
 from app.store.segment_sql import Compiler
@@ -33,6 +36,9 @@ class Store:
         self.suppressions = SuppressionsRepo(db)
         self.offsets = OffsetsRepo(db)
         self.segments = SegmentsRepo(db)
+        self.journeys = JourneysRepo(db)
+        self.deliveries = DeliveriesRepo(db)
+        self.campaigns = CampaignsRepo(db)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:

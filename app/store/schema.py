@@ -99,3 +99,70 @@ def m002_segments(db: sqlite_utils.Database) -> None:
     ]
     for sql in statements:
         db.execute(sql)
+
+
+@MIGRATIONS()
+def m003_campaigns_journeys_deliveries(db: sqlite_utils.Database) -> None:
+    """Campaign versions, journeys, the delivery outbox and the engine's marks."""
+    statements = [
+        """CREATE TABLE campaign_versions (
+            campaign_id TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            source TEXT NOT NULL,
+            file TEXT NOT NULL DEFAULT '',
+            loaded_at INTEGER NOT NULL,
+            PRIMARY KEY (campaign_id, hash)
+        )""",
+        # One row per person per entry. next_due_at is when the engine must look at it
+        # again (NULL: only a change to the person can move it, e.g. an open wait).
+        """CREATE TABLE journeys (
+            id INTEGER PRIMARY KEY,
+            campaign_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            entry_key TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL,
+            step_id TEXT,
+            entered_at INTEGER NOT NULL,
+            step_since INTEGER NOT NULL,
+            next_due_at INTEGER,
+            trigger_event TEXT NOT NULL DEFAULT '{}',
+            time_window TEXT,
+            path TEXT NOT NULL DEFAULT '[]',
+            last_message_at INTEGER,
+            converted_at INTEGER,
+            ended_at INTEGER,
+            exit_reason TEXT
+        )""",
+        "CREATE INDEX journeys_due ON journeys(next_due_at, id) WHERE state = 'active'",
+        "CREATE INDEX journeys_person ON journeys(person_id, campaign_id, entry_key)",
+        "CREATE INDEX journeys_campaign ON journeys(campaign_id, state)",
+        # The outbox (DESIGN.md invariant 3): the key is UNIQUE and written before any
+        # SMTP hand-off. No foreign key to people: a delivery outlives a deleted person.
+        """CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            journey_id INTEGER,
+            person_id INTEGER NOT NULL,
+            campaign_id TEXT NOT NULL,
+            step_id TEXT NOT NULL,
+            template TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            from_address TEXT,
+            reply_to TEXT,
+            created_at INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER,
+            rendered_subject TEXT,
+            rendered_text TEXT,
+            rendered_html TEXT,
+            smtp_response TEXT,
+            sent_at INTEGER
+        )""",
+        "CREATE INDEX deliveries_state ON deliveries(state, next_attempt_at)",
+        "CREATE INDEX deliveries_person ON deliveries(person_id, created_at)",
+        "CREATE TABLE engine_marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    ]
+    for sql in statements:
+        db.execute(sql)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from app.core.conditions import (
     All,
     Any_,
@@ -36,8 +38,13 @@ _MIN_TIME = -(2**62)
 
 
 def json_path(path: str) -> str:
-    """`a.b` -> `$."a"."b"` (quoted labels: any character but `"` is allowed in a name)."""
-    return "$" + "".join(f'."{part}"' for part in path.split("."))
+    """`a.b` -> `$."a"."b"` (quoted labels: any character but `"` is allowed in a name).
+
+    Each label is written as a JSON string, escapes and all: SQLite compares a quoted
+    label with the key as it is spelled in the stored JSON text, which orjson wrote, so
+    a name with a backslash or a control character only matches in its escaped form.
+    """
+    return "$" + "".join("." + orjson.dumps(part).decode() for part in path.split("."))
 
 
 def sql_instant(kind: str | None, value: object) -> int | None:
@@ -57,6 +64,18 @@ def known_since_sql() -> tuple[str, Params]:
     )
 
 
+def known_by_sql(cutoff: int) -> tuple[str, Params]:
+    """Known since at or before `cutoff`: `known_since_sql() <= cutoff`, written as "first
+    seen <= cutoff or created_at <= cutoff" so the column settles most people without a
+    call to `nudge_instant` (a Python function: 3-4x the cost of the whole test)."""
+    path = json_path("created_at")
+    return (
+        "(p.created_at <= ? OR coalesce(nudge_instant(json_type(p.attributes, ?), "
+        "json_extract(p.attributes, ?)) <= ?, 0))",
+        [cutoff, path, path, cutoff],
+    )
+
+
 class Compiler:
     """Turns conditions into SQL for one evaluation instant.
 
@@ -64,14 +83,24 @@ class Compiler:
         segments: conditions of the segments `in_segment` may name (inlined).
         now: the evaluation instant, ms UTC.
         entry_at: the journey's entry time, for `since: entry`.
+        bulk: for evaluating everyone at once: each event condition becomes one pass
+            over its events through the (name, timestamp) index (`p.id IN (SELECT
+            person_id ...)`) instead of one index probe per person (3-4x faster over
+            100k people). Same results; slower when only a few people are evaluated
+            (`matching(among=...)`), since the pass covers the whole window.
     """
 
     def __init__(
-        self, segments: Mapping[str, Condition], now: int, entry_at: int | None = None
+        self,
+        segments: Mapping[str, Condition],
+        now: int,
+        entry_at: int | None = None,
+        bulk: bool = False,
     ) -> None:
         self.segments = segments
         self.now = now
         self.entry_at = entry_at
+        self.bulk = bulk
 
     def where(self, condition: Condition) -> tuple[str, Params]:
         """An SQL expression over `people p` that is 1 for members and 0 otherwise.
@@ -93,11 +122,8 @@ class Compiler:
                 and target.within is not None
                 and target.plain_performed
             ):
-                since, since_params = known_since_sql()
-                return (
-                    f"(NOT {sql} AND {since} <= ?)",
-                    params + since_params + [self.now - target.within],
-                )
+                known, known_params = known_by_sql(self.now - target.within)
+                return f"(NOT {sql} AND {known})", params + known_params
             return f"(NOT {sql})", params
         if isinstance(condition, AttributeCondition):
             return test_sql(
@@ -136,7 +162,7 @@ class Compiler:
             high = min(self.now, condition.between[1] - 1)
         # The (person_id, name, timestamp) index answers the range without a row read
         # unless property filters need the row.
-        sql = "e.person_id = p.id AND e.name = ? AND e.timestamp >= ? AND e.timestamp <= ?"
+        sql = "e.name = ? AND e.timestamp >= ? AND e.timestamp <= ?"
         params: Params = [condition.performed, low, high]
         for f in condition.where:
             filter_sql, filter_params = test_sql(
@@ -145,6 +171,20 @@ class Compiler:
             sql += f" AND {filter_sql}"
             params += filter_params
         op, n = condition.count_test
+        if self.bulk and n > 0:
+            # Who has 1+ (or more than / exactly n) such events, in one pass; NOT NULL so
+            # that IN is 0 or 1, never NULL (anonymous events have no person).
+            found = f"SELECT e.person_id FROM events e WHERE {sql} AND e.person_id IS NOT NULL"
+            if (op, n) == (">=", 1):
+                return f"(p.id IN ({found}))", params
+            having = {">=": ">=", "==": "=", "<=": ">"}[op]
+            found += f" GROUP BY e.person_id HAVING count(*) {having} ?"
+            return f"(p.id {'NOT IN' if op == '<=' else 'IN'} ({found}))", [*params, n]
+        if self.bulk and op != ">=":
+            # == 0 and <= 0: nobody with such an event.
+            found = f"SELECT e.person_id FROM events e WHERE {sql} AND e.person_id IS NOT NULL"
+            return f"(p.id NOT IN ({found}))", params
+        sql = f"e.person_id = p.id AND {sql}"
         if (op, n) == (">=", 1):
             return f"EXISTS (SELECT 1 FROM events e WHERE {sql})", params
         if (op, n) in (("<=", 0), ("==", 0)):

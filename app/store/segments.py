@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import orjson
 import sqlite_utils
 
-from app.store.segment_sql import Params, json_path, known_since_sql
+from app.store.segment_sql import Params, json_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +172,15 @@ class SegmentsRepo:
 
     def known_since_between(self, low: int, high: int) -> set[int]:
         """People first known (see `known_since_sql`) at `low <= t <= high`."""
-        since, params = known_since_sql()
+        # min(first seen, created_at attribute) in [low, high], written so the column
+        # settles most rows before the Python instant function is called.
+        path = json_path("created_at")
+        instant = "nudge_instant(json_type(p.attributes, ?), json_extract(p.attributes, ?))"
         rows = self._conn.execute(
-            f"SELECT p.id FROM people p WHERE {since} BETWEEN ? AND ?", [*params, low, high]
+            f"SELECT p.id FROM people p WHERE p.created_at >= ? "
+            f"AND (p.created_at <= ? OR coalesce({instant} <= ?, 0)) "
+            f"AND coalesce({instant} >= ?, 1)",
+            [low, high, path, path, high, path, path, low],
         )
         return {row[0] for row in rows}
 

@@ -1,0 +1,171 @@
+"""Journeys: who is where in which campaign, and when to look at them again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+from app.core.models import Journey
+
+_COLUMNS = (
+    "id, campaign_id, version, person_id, entry_key, state, step_id, entered_at, step_since, "
+    "next_due_at, trigger_event, time_window, path, last_message_at, converted_at, ended_at, "
+    "exit_reason"
+)
+
+
+def _journey(row: Sequence[Any]) -> Journey:
+    return Journey(
+        id=row[0],
+        campaign_id=row[1],
+        version=row[2],
+        person_id=row[3],
+        entry_key=row[4],
+        state=row[5],
+        step_id=row[6],
+        entered_at=row[7],
+        step_since=row[8],
+        next_due_at=row[9],
+        trigger_event=orjson.loads(row[10]),
+        time_window=row[11],
+        path=orjson.loads(row[12]),
+        last_message_at=row[13],
+        converted_at=row[14],
+        ended_at=row[15],
+        exit_reason=row[16],
+    )
+
+
+def _values(j: Journey) -> tuple[Any, ...]:
+    return (
+        j.campaign_id,
+        j.version,
+        j.person_id,
+        j.entry_key,
+        j.state,
+        j.step_id,
+        j.entered_at,
+        j.step_since,
+        j.next_due_at,
+        orjson.dumps(j.trigger_event).decode(),
+        j.time_window,
+        orjson.dumps(j.path).decode(),
+        j.last_message_at,
+        j.converted_at,
+        j.ended_at,
+        j.exit_reason,
+    )
+
+
+class JourneysRepo:
+    """Reads and writes journeys. Call writes inside `write_transaction`."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._conn = db.conn
+
+    def insert(self, journey: Journey) -> int:
+        """Store a new journey; sets and returns its id."""
+        cursor = self._conn.execute(
+            f"INSERT INTO journeys ({_COLUMNS.removeprefix('id, ')}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _values(journey),
+        )
+        journey.id = int(cursor.lastrowid or 0)
+        return journey.id
+
+    def update(self, journey: Journey) -> None:
+        """Write back a journey's state."""
+        sets = ", ".join(f"{c} = ?" for c in _COLUMNS.removeprefix("id, ").split(", "))
+        self._conn.execute(
+            f"UPDATE journeys SET {sets} WHERE id = ?", (*_values(journey), journey.id)
+        )
+
+    def get(self, journey_id: int) -> Journey | None:
+        """One journey by id."""
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM journeys WHERE id = ?", (journey_id,)
+        ).fetchone()
+        return _journey(row) if row else None
+
+    def due(self, now: int, limit: int) -> list[Journey]:
+        """Active journeys due at or before `now`, earliest first (ties by id)."""
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM journeys WHERE state = 'active' AND next_due_at <= ? "
+            "ORDER BY next_due_at, id LIMIT ?",
+            (now, limit),
+        )
+        return [_journey(r) for r in rows]
+
+    def next_due(self) -> int | None:
+        """The earliest due time of any active journey, or None."""
+        row = self._conn.execute(
+            "SELECT min(next_due_at) FROM journeys WHERE state = 'active'"
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def for_person(self, person_id: int, active_only: bool = False) -> list[Journey]:
+        """A person's journeys, oldest first."""
+        extra = " AND state = 'active'" if active_only else ""
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM journeys WHERE person_id = ?{extra} ORDER BY id",
+            (person_id,),
+        )
+        return [_journey(r) for r in rows]
+
+    def for_people(self, person_ids: Iterable[int]) -> list[Journey]:
+        """Active or recently ended journeys of these people (for goals, exits, waits)."""
+        ids = orjson.dumps(sorted(set(person_ids))).decode()
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM journeys WHERE person_id IN (SELECT value FROM json_each(?)) "
+            "AND (state = 'active' OR (state = 'completed' AND converted_at IS NULL)) ORDER BY id",
+            (ids,),
+        )
+        return [_journey(r) for r in rows]
+
+    def entries(self, campaign_id: str, person_id: int, entry_key: str) -> list[Journey]:
+        """Earlier journeys of this person in this campaign with this key, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM journeys WHERE campaign_id = ? AND person_id = ? "
+            "AND entry_key = ? ORDER BY id",
+            (campaign_id, person_id, entry_key),
+        )
+        return [_journey(r) for r in rows]
+
+    def active_in(self, campaign_id: str) -> list[Journey]:
+        """Active journeys of a campaign."""
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM journeys WHERE campaign_id = ? AND state = 'active' "
+            "ORDER BY id",
+            (campaign_id,),
+        )
+        return [_journey(r) for r in rows]
+
+    def campaign_counts(self) -> dict[str, dict[str, int]]:
+        """Per campaign: entered, active, completed, exited, converted."""
+        rows = self._conn.execute(
+            "SELECT campaign_id, count(*), sum(state = 'active'), sum(state = 'completed'), "
+            "sum(state = 'exited'), count(converted_at) FROM journeys GROUP BY campaign_id"
+        )
+        keys = ("entered", "active", "completed", "exited", "converted")
+        return {r[0]: dict(zip(keys, (int(x or 0) for x in r[1:]), strict=True)) for r in rows}
+
+    def step_counts(self, campaign_id: str) -> dict[str, int]:
+        """Per step id, how many active journeys of a campaign are at it now."""
+        rows = self._conn.execute(
+            "SELECT step_id, count(*) FROM journeys WHERE campaign_id = ? AND state = 'active' "
+            "GROUP BY step_id",
+            (campaign_id,),
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    def reached_counts(self, campaign_id: str) -> dict[str, int]:
+        """Per step id, how many journeys of a campaign ever reached it."""
+        rows = self._conn.execute(
+            "SELECT j.value, count(*) FROM journeys, json_each(journeys.path) j "
+            "WHERE campaign_id = ? GROUP BY j.value",
+            (campaign_id,),
+        )
+        return {r[0]: int(r[1]) for r in rows}
