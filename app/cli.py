@@ -36,7 +36,7 @@ def _workspace(settings: Settings) -> Workspace:
     from app.service.workspace import open_workspace
 
     workspace = open_workspace(settings)
-    for error in workspace.segment_errors:
+    for error in workspace.errors:
         click.echo(f"warning: {error}", err=True)
     return workspace
 

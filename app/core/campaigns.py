@@ -52,6 +52,7 @@ from pydantic import (
 )
 
 from app.core.conditions import Condition, EventCondition, PropertyFilter, normalise
+from app.core.schedule import parse_time_of_day, parse_weekdays
 from app.core.times import parse_duration
 
 ExitPolicy = Literal[
@@ -272,11 +273,34 @@ class DelayUntilSpec(_Model):
 
 class TimeWindowSpec(_Model):
     """Allowed days and hours, in the person's time zone (else the workspace's). It holds
-    only the next message; later delays count from when it was released."""
+    only the next message; later delays count from when it was released.
+
+    `from: "09:00"`, `to: "17:00"` (end excluded), `days: [weekdays]` by default.
+    """
 
     days: list[str] = Field(default_factory=lambda: ["weekdays"])
     start: str = Field(alias="from")
     end: str = Field(alias="to")
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 17:30 as the base-60 integer 1050: read it back.
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            value = f"{value // 60:02d}:{value % 60:02d}"
+        parse_time_of_day(value)
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        parse_weekdays(value)
+        return value
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        """Allowed weekdays, 0 = Monday."""
+        return parse_weekdays(self.days)
 
 
 class WaitPath(_Model):
@@ -346,12 +370,30 @@ class CohortSpec(_Model):
         return self
 
 
+class DelaySpec(_Model):
+    """A delay: its length, and whether it was written in days or weeks (then it keeps
+    the person's local wall time across DST changes; see `app.core.schedule.add_delay`)."""
+
+    ms: int
+    calendar: bool
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            unit = value.strip()[-1:]
+            return {"ms": _duration(value), "calendar": unit in ("d", "w")}
+        if isinstance(value, dict):
+            return value
+        raise ValueError("must be a duration such as 15m, 36h or 7d")
+
+
 class Step(_Model):
     """One step: an `id` and exactly one action."""
 
     id: str = Field(pattern=_STEP_ID)
     send: SendSpec | None = None
-    delay: int | None = None
+    delay: DelaySpec | None = None
     delay_until: DelayUntilSpec | None = None
     time_window: TimeWindowSpec | None = None
     wait_until: WaitUntilSpec | None = None
@@ -360,11 +402,6 @@ class Step(_Model):
     random_cohort: CohortSpec | None = None
     update_attributes: dict[str, Any] | None = None
     exit: Literal[True] | None = None
-
-    @field_validator("delay", mode="before")
-    @classmethod
-    def _delay(cls, value: Any) -> int | None:
-        return None if value is None else _duration(value)
 
     @model_validator(mode="before")
     @classmethod

@@ -49,6 +49,7 @@ Semantics (documented once, used by both evaluators):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -488,3 +489,20 @@ def uses_entry(condition: Condition) -> bool:
     if isinstance(condition, Not):
         return uses_entry(condition.not_)
     return False
+
+
+def event_names(condition: Condition, segments: Mapping[str, Condition]) -> set[str]:
+    """The event names a condition counts, segments it refers to included."""
+    if isinstance(condition, EventCondition):
+        return {condition.performed}
+    if isinstance(condition, NotPerformed):
+        return {condition.not_performed}
+    if isinstance(condition, All):
+        return set().union(*(event_names(c, segments) for c in condition.all))
+    if isinstance(condition, Any_):
+        return set().union(*(event_names(c, segments) for c in condition.any))
+    if isinstance(condition, Not):
+        return event_names(condition.not_, segments)
+    if isinstance(condition, SegmentRef) and condition.segment_id in segments:
+        return event_names(segments[condition.segment_id], segments)
+    return set()

@@ -31,7 +31,8 @@ _MS = timedelta(milliseconds=1)
 # person carrying one would be scheduled by whatever host Nudge runs on.
 _HOST_ZONES = frozenset({"localtime", "posixrules"})
 
-_TIME_OF_DAY = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+# ASCII digits only: `\d` would also take "１２:００".
+_TIME_OF_DAY = re.compile(r"^\s*([0-9]{1,2}):([0-9]{2})\s*$")
 
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAYS: dict[str, frozenset[int]] = {
@@ -85,7 +86,11 @@ def add_delay(start_ms: int, duration_ms: int, zone: ZoneInfo | None) -> int:
     next day even when a DST change falls in between (25 h or 23 h elapse).
     That is what a person means by "a day later", and what Customer.io does for
     day-based delays evaluated in a person's time zone. Anything else (hours,
-    minutes, `25h`), or no zone, is elapsed time: `start_ms + duration_ms`.
+    minutes, `36h`), or no zone, is elapsed time: `start_ms + duration_ms`.
+
+    A duration in ms cannot tell `1d` from `24h`, so the caller decides by the
+    unit the operator wrote: pass the zone for delays written in days or weeks
+    (`1d`, `2w`), and None for hours or minutes, so `24h` stays 24 elapsed hours.
 
     When the target wall time does not exist (a spring-forward gap, e.g.
     02:30 on 2024-03-31 in Europe/Paris), it is read with fold=0, i.e. with
@@ -97,7 +102,8 @@ def add_delay(start_ms: int, duration_ms: int, zone: ZoneInfo | None) -> int:
     Args:
         start_ms: when the delay starts, ms since the epoch, UTC.
         duration_ms: the delay in ms (`DAY_MS` multiples count as days).
-        zone: the person's zone (see `person_zone`), or None for elapsed time.
+        zone: the person's zone (see `person_zone`) for a delay written in
+            days or weeks; None for elapsed time.
 
     Returns:
         When the delay ends, ms since the epoch, UTC.
@@ -179,7 +185,7 @@ def parse_time_of_day(text: str) -> time:
             YAML 1.1 is the integer 1050) and `24:00`.
     """
     if not isinstance(text, str):
-        raise ValueError(f"time of day {text!r} must be text like \"09:00\" (quote it in YAML)")
+        raise ValueError(f'time of day {text!r} must be text like "09:00" (quote it in YAML)')
     match = _TIME_OF_DAY.match(text)
     if match:
         hour, minute = int(match.group(1)), int(match.group(2))

@@ -74,9 +74,29 @@ def encoded_size(raw: object) -> int:
     return len(orjson.dumps(raw))
 
 
-#: Called inside the batch's transaction with the ids of the people it touched and the
-#: received time (ms UTC): how segment membership stays current with every operation.
-ChangeHook = Callable[[set[int], int], None]
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A track, page or screen event a batch stored for a known person."""
+
+    person_id: int
+    name: str
+    properties: dict[str, Any]
+    timestamp: int
+
+
+@dataclass(slots=True)
+class BatchChanges:
+    """What a batch changed: the people it touched, the events it stored for them, and
+    its received time (ms UTC)."""
+
+    touched: set[int]
+    events: list[NewEvent]
+    received: int
+
+
+#: Called inside the batch's transaction with what it changed: how segment membership
+#: and journeys stay current with every operation.
+ChangeHook = Callable[[BatchChanges], None]
 
 
 class Ingestor:
@@ -122,9 +142,10 @@ class Ingestor:
                 report.rejected.append(Problem(index, exc.message))
         if ops:
             with self.store.transaction():
-                touched = _Batch(self.store, received, ops, report).run()
-                if self.on_change is not None and touched:
-                    self.on_change(touched, received)
+                batch = _Batch(self.store, received, ops, report)
+                batch.run()
+                if self.on_change is not None and batch.touched:
+                    self.on_change(BatchChanges(batch.touched, batch.new_events, received))
         report.rejected.sort(key=lambda p: p.index)
         return report
 
@@ -138,9 +159,10 @@ class Ingestor:
         if ops:
             received = self.clock.now_ms()
             with self.store.transaction():
-                touched = _Batch(self.store, received, list(enumerate(ops)), report).run()
-                if self.on_change is not None and touched:
-                    self.on_change(touched, received)
+                batch = _Batch(self.store, received, list(enumerate(ops)), report)
+                batch.run()
+                if self.on_change is not None and batch.touched:
+                    self.on_change(BatchChanges(batch.touched, batch.new_events, received))
         return report
 
 
@@ -164,6 +186,7 @@ class _Batch:
         self.seen_keys: set[str] = set()
         self.suppressed: set[str] = set()
         self.touched: set[int] = set()
+        self.new_events: list[NewEvent] = []
         self.next_id = 0
 
     # -- driving ---------------------------------------------------------------------
@@ -454,6 +477,8 @@ class _Batch:
     def _row(self, op: Operation, person_id: int | None, properties: dict[str, Any]) -> None:
         if person_id is not None:
             self.touched.add(person_id)
+            if op.name is not None and op.kind in ("track", "page", "screen"):
+                self.new_events.append(NewEvent(person_id, op.name, properties, op.timestamp))
         self.rows.append(
             (
                 person_id,

@@ -34,6 +34,7 @@ from app.core.errors import NotFound
 from app.core.evaluate import Evaluator, Explanation, PersonFacts
 from app.core.segments import Segment, check_segments
 from app.core.yamlload import DefinitionError, DefinitionErrors, load_yaml_model
+from app.service.ingest import BatchChanges
 from app.service.people import find_person
 from app.store import Compiler, Store
 
@@ -91,6 +92,25 @@ def load_segments(folder: Path) -> LoadedSegments:
     return LoadedSegments(usable, {k: files[k] for k in usable}, errors + problems)
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Someone entered (or left) a segment at an instant (ms UTC)."""
+
+    segment_id: str
+    person_id: int
+    entered: bool
+    at: int
+
+
+def count_moves(moves: list[Move]) -> dict[str, tuple[int, int]]:
+    """Per segment id, (entered, exited)."""
+    out: dict[str, tuple[int, int]] = {}
+    for move in moves:
+        entered, exited = out.get(move.segment_id, (0, 0))
+        out[move.segment_id] = (entered + 1, exited) if move.entered else (entered, exited + 1)
+    return out
+
+
 @dataclass(slots=True)
 class SegmentSummary:
     """One line of `nudge segments list`."""
@@ -121,6 +141,7 @@ class SegmentKeeper:
         # Until `sync` has stored the definitions there is no membership to keep current
         # (sync evaluates everyone anyway).
         self._synced = False
+        self.synced_moves: list[Move] = []
 
     # -- keeping membership current ---------------------------------------------------
 
@@ -132,6 +153,7 @@ class SegmentKeeper:
             Per segment evaluated anew, (entered, exited) counts.
         """
         changes: dict[str, tuple[int, int]] = {}
+        self.synced_moves = []
         with self.store.transaction():
             stored = self.store.segments.stored()
             for seg_id in stored.keys() - self.segments.keys():
@@ -143,18 +165,26 @@ class SegmentKeeper:
                     seg_id, segment.name, segment.description, definition, segment.definition_hash
                 )
                 if previous is None or previous.hash != segment.definition_hash:
-                    changes[seg_id] = self._apply(seg_id, None, now)
+                    moves = self._apply(seg_id, None, now)
+                    self.synced_moves += moves
+                    changes[seg_id] = count_moves(moves).get(seg_id, (0, 0))
                     self.store.segments.set_evaluated(seg_id, now)
         self._synced = True
         return changes
 
-    def refresh(self, person_ids: set[int], now: int) -> None:
+    def on_batch(self, changes: BatchChanges) -> list[Move]:
+        """An ingest hook: `refresh` the people a batch touched at its received time."""
+        return self.refresh(changes.touched, changes.received)
+
+    def refresh(self, person_ids: set[int], now: int) -> list[Move]:
         """Re-evaluate these people in every segment at `now` (call inside the transaction
-        that changed them)."""
+        that changed them). Returns who moved."""
         if not person_ids or not self._synced:
-            return
+            return []
+        moves: list[Move] = []
         for seg_id in self.segments:
-            self._apply(seg_id, person_ids, now)
+            moves += self._apply(seg_id, person_ids, now)
+        return moves
 
     def sweep(self, now: int) -> dict[str, tuple[int, int]]:
         """Move the people whose membership changed with time alone since the last sweep.
@@ -162,23 +192,31 @@ class SegmentKeeper:
         Returns:
             Per segment, (entered, exited) counts.
         """
+        moves = self.sweep_moves(now)
+        counts = count_moves(moves)
+        return {seg_id: counts.get(seg_id, (0, 0)) for seg_id in self.segments}
+
+    def sweep_moves(self, now: int) -> list[Move]:
+        """`sweep`, returning every move (for segment-triggered campaigns)."""
         if not self._synced:
-            return self.sync(now)
-        changes: dict[str, tuple[int, int]] = {}
+            self.sync(now)
+            return self.synced_moves
+        moves: list[Move] = []
         with self.store.transaction():
             stored = self.store.segments.stored()
             for seg_id in self.segments:
                 last = stored[seg_id].evaluated_at if seg_id in stored else None
                 if last is None or now < last:
                     # Never evaluated, or asked about the past: evaluate everyone.
-                    changes[seg_id] = self._apply(seg_id, None, now)
+                    moves += self._apply(seg_id, None, now)
                 else:
                     candidates = self._candidates(self.conditions[seg_id], last, now)
-                    changes[seg_id] = self._apply(seg_id, candidates, now) if candidates else (0, 0)
+                    if candidates:
+                        moves += self._apply(seg_id, candidates, now)
                 self.store.segments.set_evaluated(seg_id, now)
-        return changes
+        return moves
 
-    def _apply(self, seg_id: str, among: set[int] | None, now: int) -> tuple[int, int]:
+    def _apply(self, seg_id: str, among: set[int] | None, now: int) -> list[Move]:
         """Evaluate (everyone, or `among`) in bulk, then record who entered and who left."""
         # Everyone at once: one pass per event condition; a few people: probes per person.
         compiler = Compiler(self.conditions, now, bulk=among is None)
@@ -195,7 +233,9 @@ class SegmentKeeper:
             [(now, pid, ENTERED, None, None, detail) for pid in sorted(entered)]
             + [(now, pid, EXITED, None, None, detail) for pid in sorted(exited)]
         )
-        return len(entered), len(exited)
+        return [Move(seg_id, pid, True, now) for pid in sorted(entered)] + [
+            Move(seg_id, pid, False, now) for pid in sorted(exited)
+        ]
 
     def _candidates(self, condition: Condition, last: int, now: int) -> set[int]:
         """Everyone whose membership can have changed in `(last, now]` by time alone."""

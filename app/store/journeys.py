@@ -90,12 +90,14 @@ class JourneysRepo:
         ).fetchone()
         return _journey(row) if row else None
 
-    def due(self, now: int, limit: int) -> list[Journey]:
-        """Active journeys due at or before `now`, earliest first (ties by id)."""
+    def due(self, now: int, limit: int, campaigns: Iterable[str]) -> list[Journey]:
+        """Active journeys of these campaigns due at or before `now`, earliest first (ties by
+        id). Journeys of other (paused, removed) campaigns hold."""
         rows = self._conn.execute(
             f"SELECT {_COLUMNS} FROM journeys WHERE state = 'active' AND next_due_at <= ? "
+            "AND campaign_id IN (SELECT value FROM json_each(?)) "
             "ORDER BY next_due_at, id LIMIT ?",
-            (now, limit),
+            (now, orjson.dumps(sorted(campaigns)).decode(), limit),
         )
         return [_journey(r) for r in rows]
 

@@ -91,7 +91,7 @@ def test_ingesting_one_event_updates_membership_before_the_call_returns(tmp_path
     store = Store.open(":memory:")
     keeper = keeper_for(store, tmp_path)
     keeper.sync(NOW)
-    ingestor = Ingestor(store, FixedClock(NOW), on_change=keeper.refresh)
+    ingestor = Ingestor(store, FixedClock(NOW), on_change=keeper.on_batch)
     ingestor.apply(
         [{"type": "track", "userId": "u1", "event": "app_login", "timestamp": NOW - DAY}]
     )
@@ -113,7 +113,7 @@ def test_sweep_moves_exactly_the_people_whose_window_expired(tmp_path: Path) -> 
     keeper = keeper_for(store, tmp_path)
     keeper.sync(NOW)
     clock = FixedClock(NOW)
-    ingestor = Ingestor(store, clock, on_change=keeper.refresh)
+    ingestor = Ingestor(store, clock, on_change=keeper.on_batch)
     # Logins 1, 3 and 6 days before NOW; u4 never logs in.
     ops: list[dict[str, Any]] = [
         {"type": "track", "userId": f"u{d}", "event": "app_login", "timestamp": NOW - d * DAY}
@@ -138,7 +138,7 @@ def test_sweep_looks_only_at_people_whose_membership_can_change(tmp_path: Path) 
     write(tmp_path, "active.yaml", ACTIVE)
     store = Store.open(":memory:")
     keeper = keeper_for(store, tmp_path)
-    ingestor = Ingestor(store, FixedClock(NOW), on_change=keeper.refresh)
+    ingestor = Ingestor(store, FixedClock(NOW), on_change=keeper.on_batch)
     ingestor.apply(
         [
             {"type": "track", "userId": f"u{i}", "event": "app_login", "timestamp": NOW - i * DAY}
