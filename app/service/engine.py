@@ -86,6 +86,7 @@ class Engine:
         self.evaluator = Evaluator(segments.conditions)
         self._names: set[str] = set()
         self._activity: list[ActivityRow] = []
+        self._queued = 0
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -235,6 +236,7 @@ class Engine:
         """
         report = AdvanceReport()
         ctx = _Ctx()
+        queued_before = self._queued
         with self.store.transaction():
             report.entered += self._date_entries(now, ctx)
             self._flush_activity()
@@ -247,6 +249,7 @@ class Engine:
                     self.store.journeys.update(journey)
                 self._flush_activity()
             if len(due) < _DUE_BATCH:
+                report.queued = self._queued - queued_before
                 return report
 
     def _date_entries(self, now: int, ctx: _Ctx) -> int:
@@ -508,6 +511,7 @@ class Engine:
             reply_to=spec.reply_to or campaign.reply_to,
         )
         if self.store.deliveries.queue(delivery):
+            self._queued += 1
             self._log(at, journey, "message.queued", step.id, {"delivery": delivery.key})
         journey.last_message_at = at
         return place.next_id
