@@ -7,9 +7,9 @@ step became due, not the instant a tick noticed it, so results do not depend on 
 often `advance` runs.
 
 Every decision is a row in the activity log (invariant 5): `journey.entered`,
-`step.reached`, `branch.taken`, `message.queued`, `message.skipped`, `wait.met`,
-`wait.timed_out`, `goal.converted`, `attributes.updated`, `journey.completed`,
-`journey.exited` (with its reason).
+`step.reached`, `step.skipped` (with its reason), `branch.taken`, `message.queued`,
+`message.skipped`, `wait.met`, `wait.timed_out`, `goal.converted`,
+`attributes.updated`, `journey.completed`, `journey.exited` (with its reason).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from app.core.campaigns import (
     ReEntryAfter,
     SegmentTrigger,
 )
-from app.core.conditions import Condition, EventCondition, event_names, normalise
+from app.core.conditions import Condition, EventCondition, SegmentRef, event_names, normalise
 from app.core.evaluate import Evaluator, PersonFacts, apply_test, instant_of, resolve_path
 from app.core.models import Delivery, Journey, Person
 from app.core.schedule import add_delay, next_window_open, parse_time_of_day, person_zone
@@ -55,10 +55,14 @@ class AdvanceReport:
 
 @dataclass(slots=True)
 class _Ctx:
-    """Per-call caches: people and their facts, loaded once."""
+    """Per-call caches: people and their facts, loaded once; the journeys this call
+    holds in memory (one object per journey, so a journey changed by another one's
+    `update_attributes` is not written back stale); the journeys mid-walk."""
 
     people: dict[int, Person | None] = field(default_factory=dict)
     facts: dict[int, PersonFacts] = field(default_factory=dict)
+    journeys: dict[int, Journey] = field(default_factory=dict)
+    walking: set[int] = field(default_factory=set)
 
 
 class Engine:
@@ -157,7 +161,8 @@ class Engine:
         """
         ctx = _Ctx()
         if touched and self.versions:
-            for journey in self.store.journeys.for_people(touched):
+            ctx.journeys = {j.id: j for j in self.store.journeys.for_people(touched)}
+            for journey in list(ctx.journeys.values()):
                 self._react(journey, now, ctx)
         for event in events:
             if event.timestamp < now - self.trigger_max_age_ms:
@@ -174,7 +179,8 @@ class Engine:
         ctx = _Ctx()
         people = {m.person_id for m in moves}
         if people and self.versions:
-            for journey in self.store.journeys.for_people(people):
+            ctx.journeys = {j.id: j for j in self.store.journeys.for_people(people)}
+            for journey in list(ctx.journeys.values()):
                 self._react(journey, now, ctx)
         self._on_moves(moves, now, ctx)
         self._flush_activity()
@@ -206,6 +212,15 @@ class Engine:
         if version is None or version.campaign.state != "active":
             return
         campaign = version.campaign
+        # Steps that fell due before this change run first, at their own due times (a
+        # timeout due at 10:00 is not met by an event at 12:00 just because no tick ran
+        # in between): the outcome must not depend on how often `advance` runs.
+        while (
+            journey.state == "active"
+            and journey.next_due_at is not None
+            and journey.next_due_at <= now
+        ):
+            self._resume(journey, ctx)
         if (
             campaign.goal is not None
             and journey.converted_at is None
@@ -244,11 +259,22 @@ class Engine:
         while True:
             with self.store.transaction():
                 due = self.store.journeys.due(now, _DUE_BATCH, active)
+                ctx.journeys = {j.id: j for j in due}
                 for journey in due:
+                    if (
+                        journey.state != "active"
+                        or journey.next_due_at is None
+                        or journey.next_due_at > now
+                    ):
+                        continue  # moved meanwhile by another journey's attribute update
                     report.steps += self._resume(journey, ctx)
                     self.store.journeys.update(journey)
                 self._flush_activity()
-            if len(due) < _DUE_BATCH:
+            # A journey resumed above can be due again by `now` (a later delay ends
+            # before it): keep going until nothing is due, so a second `advance` at the
+            # same `now` finds nothing to do. Each resume moves a journey forward through
+            # a finite step tree, so this ends.
+            if not due:
                 report.queued = self._queued - queued_before
                 return report
 
@@ -386,9 +412,9 @@ class Engine:
             journey.time_window = step.id
             return place.next_id
         if step.wait_until is not None:
-            met, target = self._wait_path(journey, version, place, at, ctx)
+            met, follow = self._wait_path(journey, version, place, at, ctx)
             if met:
-                return target
+                return follow
             spec = step.wait_until
             journey.next_due_at = None if spec.max_time is None else at + spec.max_time
             return _WAIT
@@ -412,10 +438,10 @@ class Engine:
             total = 0.0
             paths = step.random_cohort.paths
             chosen = paths[-1]
-            for path in paths:
-                total += path.percent
+            for cohort in paths:
+                total += cohort.percent
                 if bucket < total:
-                    chosen = path
+                    chosen = cohort
                     break
             self._log(at, journey, "branch.taken", step.id, {"path": chosen.id, "bucket": bucket})
             return version.entry_of(chosen.steps, place.next_id)
@@ -542,7 +568,14 @@ class Engine:
     ) -> bool:
         trigger = version.campaign.trigger
         if isinstance(trigger, SegmentTrigger):
-            inside = trigger.segment_id in self.store.segments.memberships(journey.person_id)
+            # The segment's condition at `at`, not the stored membership: a change with
+            # time alone (a login leaving a 7-day window) is only stored by the next
+            # sweep, which may not have run before this send.
+            if trigger.segment_id in self.segments.conditions:
+                ref = SegmentRef(in_segment=trigger.segment_id)
+                inside = self._holds(ref, journey.person_id, at, None, ctx)
+            else:
+                inside = trigger.segment_id in self.store.segments.memberships(journey.person_id)
             return inside if trigger.segment_entered is not None else not inside
         entry_filter = version.entry_filter
         return entry_filter is None or self._holds(
@@ -604,6 +637,15 @@ class Engine:
         ctx.facts.pop(person.id, None)
         self._log(at, journey, "attributes.updated", journey.step_id, {"set": values})
         moves = self.segments.refresh({person.id}, at)
+        # A change like any other (DESIGN.md §4): the person's other journeys check their
+        # goals, exits and waits at `at`, then segment moves may start new journeys.
+        ctx.walking.add(journey.id)
+        try:
+            for stored in self.store.journeys.for_people({person.id}):
+                if stored.id not in ctx.walking:
+                    self._react(ctx.journeys.setdefault(stored.id, stored), at, ctx)
+        finally:
+            ctx.walking.discard(journey.id)
         self._on_moves(moves, at, ctx)
 
     # -- ending and logging ----------------------------------------------------------------
@@ -655,6 +697,8 @@ def _describe_trigger(version: CampaignVersion) -> str:
 def _conditions_of(version: CampaignVersion) -> list[Condition]:
     out: list[Condition] = []
     c = version.campaign
+    if isinstance(c.trigger, SegmentTrigger):
+        out.append(SegmentRef(in_segment=c.trigger.segment_id))
     if c.entry_filter is not None:
         out.append(normalise(c.entry_filter))
     for place in version.places.values():
