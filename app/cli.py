@@ -7,39 +7,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from app.cli_campaigns import advance, campaigns, check, journeys
+from app.cli_segments import segments
 from app.cli_support import (
     NudgeGroup,
     byte_progress,
     echo_summary,
     file_size,
+    open_cli_workspace,
+    open_store,
     parse_when,
     settings_options,
 )
 from app.config import Settings
 from app.core.times import format_instant
-from app.store import Store
-
-if TYPE_CHECKING:
-    from app.service.reports import JourneyView, StepNode
-    from app.service.workspace import Workspace
-
-
-def _open(settings: Settings) -> Store:
-    return Store.open(settings.database)
-
-
-def _workspace(settings: Settings) -> Workspace:
-    """Open the workspace; definitions that did not load are listed on stderr."""
-    from app.service.workspace import open_workspace
-
-    workspace = open_workspace(settings)
-    for error in workspace.errors:
-        click.echo(f"warning: {error}", err=True)
-    return workspace
 
 
 @click.group(cls=NudgeGroup)
@@ -63,7 +47,7 @@ def ingest(files: tuple[str, ...], as_json: bool, settings: Settings) -> None:
     """
     from app.service.logfiles import IngestSummary, ingest_lines, open_lines
 
-    ingestor = _workspace(settings).ingestor
+    ingestor = open_cli_workspace(settings).ingestor
     summary = IngestSummary()
     for path in files:
         with open_lines(path) as lines, byte_progress(file_size(path), path) as advance:
@@ -86,7 +70,7 @@ def export(file: str, since: str | None, until: str | None, settings: Settings) 
     from app.service.logfiles import export_to_path
 
     count = export_to_path(
-        _open(settings), file, parse_when(since, settings), parse_when(until, settings)
+        open_store(settings), file, parse_when(since, settings), parse_when(until, settings)
     )
     if file != "-":
         click.echo(f"{count:,} events written to {file}")
@@ -114,7 +98,7 @@ def import_cdnow_command(
     from app.service.importers import import_cdnow
 
     zone = load_settings(timezone=zone_name).zone if zone_name else settings.zone
-    ingestor = _workspace(settings).ingestor
+    ingestor = open_cli_workspace(settings).ingestor
     with byte_progress(file_size(file), file) as advance:
         summary = import_cdnow(ingestor, file, zone, advance)
     echo_summary(summary, as_json)
@@ -156,7 +140,7 @@ def import_xes_command(
     """Import an XES event log (.xes or .xes.gz), streamed: one event per XES event."""
     from app.service.importers import import_xes
 
-    ingestor = _workspace(settings).ingestor
+    ingestor = open_cli_workspace(settings).ingestor
     with byte_progress(file_size(file), file) as advance:
         summary = import_xes(
             ingestor, file, person_key, frozenset(lifecycles) or None, person_attributes, advance
@@ -174,7 +158,7 @@ def watch(directory: Path, once: bool, settings: Settings) -> None:
     """Ingest JSONL files dropped or appended in DIRECTORY, each line exactly once."""
     from app.service.watch import WatchFolder
 
-    workspace = _workspace(settings)
+    workspace = open_cli_workspace(settings)
     folder = WatchFolder(workspace.ingestor, workspace.store, directory, workspace.clock)
     if once:
         echo_summary(folder.catch_up(), as_json=False)
@@ -200,7 +184,7 @@ def people_show(key: str, limit: int, as_json: bool, settings: Settings) -> None
     """Show a person (by id, email or #row) with their latest events, newest first."""
     from app.service.people import person_view
 
-    view = person_view(_open(settings), key, limit)
+    view = person_view(open_store(settings), key, limit)
     if as_json:
         click.echo(json.dumps(view.as_dict(), indent=2))
         return
@@ -231,7 +215,7 @@ def people_list(limit: int, after_id: int, as_json: bool, settings: Settings) ->
     """List people in the order they were first stored."""
     from app.service.people import list_people
 
-    for p in list_people(_open(settings), limit, after_id):
+    for p in list_people(open_store(settings), limit, after_id):
         if as_json:
             click.echo(
                 json.dumps(
@@ -249,7 +233,7 @@ def stats(as_json: bool, settings: Settings) -> None:
     """Counts of people and events, events by name, and the last event time."""
     from app.service.people import workspace_stats
 
-    result = workspace_stats(_open(settings))
+    result = workspace_stats(open_store(settings))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -284,7 +268,7 @@ def demo(db_path: Path, campaigns_dir: Path | None) -> None:
     from app.service.people import workspace_stats
 
     settings = load_settings(database=db_path, campaigns=campaigns_dir)
-    store = _open(settings)
+    store = open_store(settings)
     for source, summary in load_demo(store, settings):
         click.echo(f"{source}: ", nl=False)
         echo_summary(summary, as_json=False, limit=5)
@@ -296,306 +280,8 @@ def demo(db_path: Path, campaigns_dir: Path | None) -> None:
     click.echo("     .venv/bin/nudge people show 00001 --db data/demo.db")
 
 
-@cli.group(cls=NudgeGroup)
-def segments() -> None:
-    """Segments: who is in, who moved, and why."""
-
-
-@segments.command(name="list")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@settings_options
-def segments_list(as_json: bool, settings: Settings) -> None:
-    """Every segment with its members and the moves of the last 24 h."""
-    workspace = _workspace(settings)
-    rows = workspace.segments.summaries(workspace.clock.now_ms())
-    if as_json:
-        click.echo(json.dumps([vars_of(r) for r in rows], indent=2))
-        return
-    if not rows:
-        click.echo(f"no segments in {settings.campaigns / 'segments'}")
-        return
-    click.echo(f"{'segment':<28} {'members':>9} {'+24h':>7} {'-24h':>7}  name")
-    for r in rows:
-        click.echo(f"{r.id:<28} {r.members:>9,} {r.entered_24h:>7,} {r.exited_24h:>7,}  {r.name}")
-
-
-@segments.command(name="show")
-@click.argument("segment_id")
-@click.option(
-    "--at",
-    "at_text",
-    help="Evaluate afresh at this time (ISO 8601) instead of "
-    "showing the stored membership; changes nothing.",
-)
-@click.option("--members", "show_members", is_flag=True, help="List members too.")
-@click.option("--limit", default=50, show_default=True, help="How many members to list.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@settings_options
-def segments_show(
-    segment_id: str,
-    at_text: str | None,
-    show_members: bool,
-    limit: int,
-    as_json: bool,
-    settings: Settings,
-) -> None:
-    """A segment's definition and member count (stored, or evaluated --at a time)."""
-    workspace = _workspace(settings)
-    keeper, store = workspace.segments, workspace.store
-    segment = keeper.segment(segment_id)
-    at = parse_when(at_text, settings)
-    if at is None:
-        count = store.segments.member_count(segment_id)
-        ids = [pid for pid, _ in store.segments.member_page(segment_id, limit)]
-        when = "now (stored membership)"
-    else:
-        members = keeper.members_at(segment_id, at)
-        count, ids, when = len(members), sorted(members)[:limit], f"at {format_instant(at)}"
-    labels = [p.label for p in (store.people.get(i) for i in ids) if p is not None]
-    if as_json:
-        out = {
-            "id": segment.id,
-            "name": segment.name,
-            "members": count,
-            "at": None if at is None else format_instant(at),
-        }
-        if show_members:
-            out["member_ids"] = labels
-        click.echo(json.dumps(out, indent=2))
-        return
-    click.echo(f"{segment.id}: {segment.name}")
-    if segment.description:
-        click.echo(f"  {segment.description}")
-    source = keeper.files.get(segment_id)
-    if source:
-        click.echo(f"  defined in {source}")
-    click.echo(f"members {when}: {count:,}")
-    if show_members:
-        for label in labels:
-            click.echo(f"  {label}")
-        if count > len(labels):
-            click.echo(f"  ... and {count - len(labels):,} more")
-
-
-@segments.command(name="check")
-@click.argument("segment_id")
-@click.argument("person")
-@click.option("--at", "at_text", help="Evaluate at this time (ISO 8601; default now).")
-@settings_options
-def segments_check(segment_id: str, person: str, at_text: str | None, settings: Settings) -> None:
-    """Is PERSON in SEGMENT, and which sub-condition decided it?"""
-    workspace = _workspace(settings)
-    at = parse_when(at_text, settings) or workspace.clock.now_ms()
-    inside, explanation, stored = workspace.segments.check(segment_id, person, at)
-    click.echo(
-        f"{person} is {'IN' if inside else 'OUT of'} {segment_id} at {format_instant(at)}"
-        f" (stored membership: {'in' if stored else 'out'})"
-    )
-    for line in explanation.lines(1):
-        click.echo(line)
-
-
-@segments.command(name="sweep")
-@click.option("--at", "at_text", help="Sweep as of this time (ISO 8601; default now).")
-@settings_options
-def segments_sweep(at_text: str | None, settings: Settings) -> None:
-    """Move people whose membership changed with time alone (windows, relative times)."""
-    workspace = _workspace(settings)
-    at = parse_when(at_text, settings) or workspace.clock.now_ms()
-    changes = workspace.segments.sweep(at)
-    for seg_id, (entered, exited) in sorted(changes.items()):
-        click.echo(f"{seg_id:<28} +{entered:,} -{exited:,}")
-    if not changes:
-        click.echo("no segments to sweep")
-
-
-@cli.command()
-@click.option(
-    "--campaigns",
-    "campaigns_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Campaigns folder (default: settings, campaigns/).",
-)
-def check(campaigns_dir: Path | None) -> None:
-    """Validate every campaign, segment and template; no database is opened.
-
-    Prints each problem as file:line: reason and exits 1 when there is any.
-    """
-    from app.config import load_settings
-    from app.service.definitions import check_definitions
-
-    found = check_definitions(load_settings(campaigns=campaigns_dir).campaigns)
-    for error in found.errors:
-        click.echo(str(error))
-    if found.errors:
-        click.echo(f"{len(found.errors)} error{'s' if len(found.errors) != 1 else ''}")
-        raise SystemExit(1)
-    click.echo(
-        f"ok: {len(found.campaigns.versions)} campaigns, {len(found.segments.segments)} segments"
-    )
-
-
-@cli.command()
-@click.option("--at", "at_text", help="Advance to this time (ISO 8601 or a date; default now).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@settings_options
-def advance(at_text: str | None, as_json: bool, settings: Settings) -> None:
-    """Run the journeys due up to a time: date-trigger entries, delays, timeouts."""
-    workspace = _workspace(settings)
-    at = parse_when(at_text, settings)
-    if at is None:
-        at = workspace.clock.now_ms()
-    report = workspace.engine.advance(at)
-    next_due = workspace.store.journeys.next_due()
-    if as_json:
-        out = {
-            **vars_of(report),
-            "at": format_instant(at),
-            "next_due_at": None if next_due is None else format_instant(next_due),
-        }
-        click.echo(json.dumps(out, indent=2))
-        return
-    click.echo(
-        f"advanced to {format_instant(at)}: {report.entered:,} entered, "
-        f"{report.steps:,} steps, {report.queued:,} queued"
-    )
-    click.echo(f"next due: {format_instant(next_due) if next_due is not None else 'nothing'}")
-
-
-@cli.group(cls=NudgeGroup)
-def campaigns() -> None:
-    """Campaigns: their state, funnels and step trees."""
-
-
-@campaigns.command(name="list")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@settings_options
-def campaigns_list(as_json: bool, settings: Settings) -> None:
-    """Every campaign with its state and journeys: active now, entered, converted."""
-    from app.service.reports import campaign_rows
-
-    rows = campaign_rows(_workspace(settings))
-    if as_json:
-        click.echo(json.dumps([vars_of(r) for r in rows], indent=2))
-        return
-    if not rows:
-        click.echo(f"no campaigns in {settings.campaigns}")
-        return
-    click.echo(
-        f"{'campaign':<24} {'state':<10} {'active':>8} {'entered':>8} {'converted':>10}  name"
-    )
-    for r in rows:
-        click.echo(
-            f"{r.id:<24} {r.state:<10} {r.active:>8,} {r.entered:>8,} {r.converted:>10,}  {r.name}"
-        )
-
-
-@campaigns.command(name="show")
-@click.argument("campaign_id")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@settings_options
-def campaigns_show(campaign_id: str, as_json: bool, settings: Settings) -> None:
-    """A campaign's steps as a tree: per step, journeys that reached it, are waiting at
-    it now, and messages it queued."""
-    from app.service.reports import campaign_report
-
-    report = campaign_report(_workspace(settings), campaign_id)
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-        return
-    r = report.row
-    click.echo(f"{r.id}: {r.name}")
-    for label, value in (
-        ("state", r.state),
-        ("file", f"{report.file} (version {report.version})"),
-        ("trigger", report.trigger),
-        ("goal", report.goal or "-"),
-        ("exit", report.exit),
-        (
-            "journeys",
-            f"{r.entered:,} entered, {r.active:,} active, {r.completed:,} completed, "
-            f"{r.exited:,} exited, {r.converted:,} converted",
-        ),
-    ):
-        click.echo(f"  {label:<9} {value}")
-    click.echo(f"\n{'reached':>7} {'waiting':>7} {'queued':>7}  step")
-    for line in _tree_lines(report.steps, 0):
-        click.echo(line)
-
-
-def _tree_lines(steps: list[StepNode], depth: int) -> list[str]:
-    """Counts on the left (so they line up), the step tree indented on the right."""
-    lines = []
-    blank = " " * 23
-    for step in steps:
-        queued = "-" if step.queued is None else f"{step.queued:,}"
-        lines.append(
-            f"{step.reached:>7,} {step.waiting:>7,} {queued:>7}  "
-            f"{'    ' * depth}{step.id}: {step.summary}"
-        )
-        for path in step.paths:
-            if not path.steps and not path.summary:
-                continue  # an empty `else` or `timeout`: nothing to show
-            summary = f" {path.summary}" if path.summary else ""
-            lines.append(f"{blank}  {'    ' * depth}  {path.label}:{summary}")
-            lines += _tree_lines(path.steps, depth + 1)
-    return lines
-
-
-@cli.group(cls=NudgeGroup)
-def journeys() -> None:
-    """Journeys: where people are in campaigns, and how they got there."""
-
-
-@journeys.command(name="show")
-@click.argument("person")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@settings_options
-def journeys_show(person: str, as_json: bool, settings: Settings) -> None:
-    """Every journey of PERSON (id, email or #row), step by step with times and reasons."""
-    from app.service.reports import person_journeys
-
-    view = person_journeys(_open(settings), person)
-    if as_json:
-        click.echo(json.dumps(view.as_dict(), indent=2))
-        return
-    p = view.person
-    count = len(view.journeys)
-    click.echo(f"{p.label} ({p.email or 'no email'}): {count} journey{'s' if count != 1 else ''}")
-    for item in view.journeys:
-        click.echo("")
-        click.echo(_journey_heading(item))
-        for e in item.entries:
-            detail = " ".join(
-                f"{k}={v if isinstance(v, str) else json.dumps(v)}"
-                for k, v in e.detail.items()
-                if k != "journey"
-            )
-            click.echo(
-                f"  {format_instant(e.at)}  {e.kind:<18} {e.step or '-':<20} {detail}".rstrip()
-            )
-
-
-def _journey_heading(item: JourneyView) -> str:
-    j = item.journey
-    if j.state == "active":
-        due = format_instant(j.next_due_at) if j.next_due_at is not None else "a change"
-        state = f"active at {j.step_id or '-'}, waiting for {due}"
-    elif j.state == "completed":
-        state = f"completed at {format_instant(j.ended_at or 0)}"
-    else:
-        state = f"exited at {format_instant(j.ended_at or 0)}: {j.exit_reason}"
-    if j.converted_at is not None:
-        state += f" (converted at {format_instant(j.converted_at)})"
-    return f"{j.campaign_id} journey #{j.id} (version {j.version}): {state}"
-
-
-def vars_of(row: object) -> dict[str, object]:
-    """A dataclass row as a dict, for --json."""
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(row) if is_dataclass(row) and not isinstance(row, type) else {}
+for _command in (segments, campaigns, journeys, check, advance):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,6 +21,10 @@ from app.config import Settings, load_settings
 from app.core.errors import NudgeError
 from app.core.times import parse_instant
 from app.service.logfiles import IngestSummary
+from app.store import Store
+
+if TYPE_CHECKING:
+    from app.service.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -145,3 +149,25 @@ def echo_summary(summary: IngestSummary, as_json: bool, limit: int = 20) -> None
             click.echo(f"  {title} {problem}")
         if len(problems) > limit:
             click.echo(f"  ... and {len(problems) - limit:,} more {title}")
+
+
+def open_store(settings: Settings) -> Store:
+    """The database alone (for commands that need no definitions)."""
+    return Store.open(settings.database)
+
+
+def open_cli_workspace(settings: Settings) -> Workspace:
+    """Open the workspace; definitions that did not load are listed on stderr."""
+    from app.service.workspace import open_workspace
+
+    workspace = open_workspace(settings)
+    for error in workspace.errors:
+        click.echo(f"warning: {error}", err=True)
+    return workspace
+
+
+def vars_of(row: object) -> dict[str, object]:
+    """A dataclass row as a dict, for --json."""
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(row) if is_dataclass(row) and not isinstance(row, type) else {}

@@ -60,6 +60,12 @@ def _values(j: Journey) -> tuple[Any, ...]:
     )
 
 
+#: Built once: `update` runs for every journey step the engine takes.
+_UPDATE = "UPDATE journeys SET {} WHERE id = ?".format(
+    ", ".join(f"{c} = ?" for c in _COLUMNS.removeprefix("id, ").split(", "))
+)
+
+
 class JourneysRepo:
     """Reads and writes journeys. Call writes inside `write_transaction`."""
 
@@ -78,10 +84,7 @@ class JourneysRepo:
 
     def update(self, journey: Journey) -> None:
         """Write back a journey's state."""
-        sets = ", ".join(f"{c} = ?" for c in _COLUMNS.removeprefix("id, ").split(", "))
-        self._conn.execute(
-            f"UPDATE journeys SET {sets} WHERE id = ?", (*_values(journey), journey.id)
-        )
+        self._conn.execute(_UPDATE, (*_values(journey), journey.id))
 
     def get(self, journey_id: int) -> Journey | None:
         """One journey by id."""

@@ -39,17 +39,33 @@ ENTRY_AT = NOW - 3 * DAY
 
 CONDITION: TypeAdapter[Any] = TypeAdapter(Condition)
 
-EVENT_NAMES = ["login", "purchase", "signup", "Login"]
 PEOPLE = [f"u{i}" for i in range(8)]
 
 # -- vocabulary --------------------------------------------------------------------------
 
 STRINGS = ["trial", "pro", "Trial", "tri", "", "1", "5", "true", "a b", "ümlaut", 'q"uote']
 INTS = [0, 1, -1, 2, 5, 50, 51, 2**53 + 1, 2**63 - 1]
-#: Attribute values only: JSON allows them, a condition operand may not hold them.
-HUGE = [2**63, 2**64 - 1, 1e300]
 FLOATS = [0.5, 1.0, 2.5, 50.0, -0.0, 1e-7, 9_007_199_254_740_992.0, 2.0**63, 2.0**64]
 SCALARS: list[Any] = [*STRINGS, *INTS, *FLOATS, True, False]
+#: Values only: JSON holds them, a condition operand may not (ints past 64 bits).
+HUGE = [2**63, 2**64 - 1, 1e300]
+NUMBERS = [v for v in SCALARS if not isinstance(v, bool | str)]
+
+EVENT_NAMES = ["login", "purchase", "signup", "Login"]
+ATTRIBUTE_KEYS = [
+    "plan",
+    "age",
+    "flag",
+    "tags",
+    "company",
+    "created_at",
+    "signed_up_at",
+    "back\\slash",
+    "tab\tkey",
+]
+PROPERTY_KEYS = ["plan", "total", "items", "cart", "back\\slash"]
+#: Keys of nested objects, reached by dotted paths (`company.size`); "0" tries a list.
+SUBKEYS = ["size", "name", "meta"]
 
 #: Offsets from now (ms) that sit on or next to the windows conditions use.
 OFFSETS = sorted(
@@ -63,6 +79,7 @@ OFFSETS = sorted(
 )
 DURATIONS = ["1ms", "1h", "2h", "1d", "3d", "7d", "30d", "1w"]
 ZONES = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+JUNK_TIMES = ["yesterday", "2026-13-01T00:00:00Z", "now", "nan", "1e300"]
 
 
 def iso(ms: int, zone: timezone | None) -> str:
@@ -80,11 +97,54 @@ def instants(draw: st.DrawFn) -> int:
     return NOW + draw(st.integers(-40 * DAY, 10 * DAY))
 
 
+@dataclass(frozen=True)
+class Pool:
+    """What one example draws from most of the time, so that the values in the data and
+    the operands of the conditions collide (the same instant as an event time and a
+    window edge, the same key in a trait and a path)."""
+
+    instants: list[int]
+    scalars: list[Any]
+    keys: list[str]
+    properties: list[str]
+    names: list[str]
+
+    def pick(self, items: list[Any], vocabulary: list[Any]) -> st.SearchStrategy[Any]:
+        """Mostly one of the pool's items, sometimes anything from the vocabulary."""
+        mine = st.sampled_from(items)
+        return st.one_of(mine, mine, mine, st.sampled_from(vocabulary))
+
+    def instant(self) -> st.SearchStrategy[int]:
+        mine = st.sampled_from(self.instants)
+        return st.one_of(mine, mine, mine, instants())
+
+    def scalar(self) -> st.SearchStrategy[Any]:
+        return self.pick(self.scalars, SCALARS)
+
+    def number(self) -> st.SearchStrategy[Any]:
+        own = [v for v in self.scalars if v in NUMBERS and not isinstance(v, bool)]
+        return self.pick(own or NUMBERS, NUMBERS)
+
+
+def unique_lists(items: list[Any], most: int) -> st.SearchStrategy[list[Any]]:
+    return st.lists(st.sampled_from(items), min_size=1, max_size=most, unique=True)
+
+
+pools = st.builds(
+    Pool,
+    st.lists(instants(), min_size=1, max_size=4),
+    st.lists(st.sampled_from(SCALARS), min_size=1, max_size=4),
+    unique_lists(ATTRIBUTE_KEYS, 3),
+    unique_lists(PROPERTY_KEYS, 2),
+    unique_lists(EVENT_NAMES, 2),
+)
+
+
 @st.composite
-def time_values(draw: st.DrawFn, garbage: bool = True) -> Any:
+def time_values(draw: st.DrawFn, pool: Pool, garbage: bool = True) -> Any:
     """An instant written as Unix seconds, Unix ms or ISO 8601 with an offset; with
     `garbage`, also naive ISO text and strings that are no time at all."""
-    ms = draw(instants())
+    ms = draw(pool.instant())
     forms = ["seconds", "ms", "iso", "seconds_text"]
     if garbage:
         forms += ["naive", "junk"]
@@ -99,78 +159,55 @@ def time_values(draw: st.DrawFn, garbage: bool = True) -> Any:
         return str(ms // 1000)
     if form == "naive":
         return iso(ms, None)
-    return draw(st.sampled_from(["yesterday", "2026-13-01T00:00:00Z", "now", "nan", "1e300"]))
+    return draw(st.sampled_from(JUNK_TIMES))
 
 
-scalars = st.sampled_from(SCALARS)
-
-
-def values(depth: int = 2) -> st.SearchStrategy[Any]:
+def values(pool: Pool, depth: int = 2) -> st.SearchStrategy[Any]:
     """An attribute or property value: a scalar, a time, a list, or (for dotted paths)
-    an object with the keys conditions look at."""
-    leaf = st.one_of(scalars, time_values(), st.none(), st.sampled_from(HUGE))
+    an object (nulls inside objects and event properties stay)."""
+    leaf = st.one_of(
+        pool.scalar(), pool.scalar(), time_values(pool), st.none(), st.sampled_from(HUGE)
+    )
     if depth == 0:
         return leaf
-    lists = st.lists(st.one_of(scalars, st.lists(scalars, max_size=2)), max_size=4)
-    objects = st.dictionaries(
-        st.sampled_from(["size", "name", "meta", "tier"]), values(depth - 1), max_size=3
-    )
+    lists = st.lists(st.one_of(leaf, st.lists(pool.scalar(), max_size=2)), max_size=4)
+    objects = st.dictionaries(st.sampled_from(SUBKEYS), values(pool, depth - 1), max_size=3)
     return st.one_of(leaf, leaf, lists, objects)
 
 
-ATTRIBUTE_KEYS = [
-    "plan",
-    "age",
-    "flag",
-    "tags",
-    "company",
-    "created_at",
-    "signed_up_at",
-    "back\\slash",
-    "tab\tkey",
-]
-ATTRIBUTE_PATHS = [
-    *ATTRIBUTE_KEYS,
-    "company.size",
-    "company.name",
-    "company.meta.tier",
-    "tags.0",
-    "nothing",
-]
-PROPERTY_KEYS = ["plan", "total", "items", "cart"]
-PROPERTY_PATHS = [*PROPERTY_KEYS, "cart.size", "cart.meta.tier", "nothing"]
+@st.composite
+def paths(draw: st.DrawFn, keys: list[str], vocabulary: list[str]) -> str:
+    """A key, often with one or two dotted sub-keys (`company.size`, `tags.0`)."""
+    parts = [draw(st.one_of(st.sampled_from(keys), st.sampled_from([*vocabulary, "nothing"])))]
+    parts += draw(st.lists(st.sampled_from([*SUBKEYS, "0"]), max_size=2))
+    return ".".join(parts)
 
 
 @st.composite
-def traits(draw: st.DrawFn) -> dict[str, Any]:
-    """Identify traits (a null removes the attribute)."""
-    out = draw(st.dictionaries(st.sampled_from(ATTRIBUTE_KEYS), values(), max_size=5))
-    if "created_at" in out and draw(st.booleans()):
-        out["created_at"] = draw(time_values())
-    return out
-
-
-@st.composite
-def operations(draw: st.DrawFn) -> list[dict[str, Any]]:
+def operations(draw: st.DrawFn, pool: Pool) -> list[dict[str, Any]]:
     """Identify and track operations (Segment shape) for 1 to 8 people, shuffled."""
     ops: list[dict[str, Any]] = []
+    traits = st.dictionaries(pool.pick(pool.keys, ATTRIBUTE_KEYS), values(pool), max_size=4)
+    properties = st.dictionaries(
+        pool.pick(pool.properties, PROPERTY_KEYS), values(pool), max_size=3
+    )
     for user in PEOPLE[: draw(st.integers(1, len(PEOPLE)))]:
         if draw(st.integers(0, 4)):  # most people are identified; some only track
             for _ in range(draw(st.integers(1, 2))):
                 identify: dict[str, Any] = {"type": "identify", "userId": user}
-                identify["traits"] = draw(traits())
-                identify["timestamp"] = draw(time_values(garbage=False))
+                identify["traits"] = draw(traits)
+                if draw(st.integers(0, 3)) == 0:
+                    identify["traits"]["created_at"] = draw(time_values(pool))
+                identify["timestamp"] = draw(time_values(pool, garbage=False))
                 ops.append(identify)
         for _ in range(draw(st.integers(0, 12))):
             kind = draw(st.sampled_from(["track", "track", "track", "page"]))
-            name = draw(st.sampled_from(EVENT_NAMES))
+            name = draw(pool.pick(pool.names, EVENT_NAMES))
             event: dict[str, Any] = {"type": kind, "userId": user}
             event["event" if kind == "track" else "name"] = name
-            event["properties"] = draw(
-                st.dictionaries(st.sampled_from(PROPERTY_KEYS), values(), max_size=3)
-            )
+            event["properties"] = draw(properties)
             if draw(st.integers(0, 5)):  # without a timestamp: received now
-                event["timestamp"] = draw(time_values(garbage=False))
+                event["timestamp"] = draw(time_values(pool, garbage=False))
             ops.append(event)
     return draw(st.permutations(ops))
 
@@ -178,7 +215,7 @@ def operations(draw: st.DrawFn) -> list[dict[str, Any]]:
 # -- conditions --------------------------------------------------------------------------
 
 
-def time_refs(numbers: bool) -> st.SearchStrategy[Any]:
+def time_refs(pool: Pool, numbers: bool) -> st.SearchStrategy[Any]:
     """A time operand: relative (`3d ago`, `2h from now`, `now`), ISO 8601, or Unix
     seconds / ms (given as numbers only where a number means a time)."""
     relative = st.builds(
@@ -186,61 +223,59 @@ def time_refs(numbers: bool) -> st.SearchStrategy[Any]:
         st.sampled_from(DURATIONS),
         st.sampled_from(["ago", "from now"]),
     )
-    absolute = st.builds(lambda ms, z: iso(ms, z), instants(), st.sampled_from(ZONES))
+    absolute = st.builds(iso, pool.instant(), st.sampled_from(ZONES))
     options: list[st.SearchStrategy[Any]] = [st.just("now"), relative, relative, absolute]
     if numbers:
-        options += [
-            st.builds(lambda ms: ms // 1000, instants()),
-            instants(),
-        ]
+        options += [st.builds(lambda ms: ms // 1000, pool.instant()), pool.instant()]
     return st.one_of(*options)
 
 
+OPERATORS = [
+    "equals",
+    "not_equals",
+    "exists",
+    "missing",
+    "contains",
+    "in",
+    "greater",
+    "less",
+    "before",
+    "after",
+]
+
+
 @st.composite
-def operator_tests(draw: st.DrawFn) -> dict[str, Any]:
+def operator_tests(draw: st.DrawFn, pool: Pool) -> dict[str, Any]:
     """One operator with a fitting operand."""
-    op = draw(
-        st.sampled_from(
-            [
-                "equals",
-                "not_equals",
-                "exists",
-                "missing",
-                "contains",
-                "in",
-                "greater",
-                "less",
-                "before",
-                "after",
-            ]
-        )
-    )
+    op = draw(st.sampled_from(OPERATORS))
     if op in ("equals", "not_equals", "contains"):
-        return {op: draw(scalars)}
+        return {op: draw(pool.scalar())}
     if op in ("exists", "missing"):
         return {op: True}
     if op == "in":
-        return {op: draw(st.lists(scalars, max_size=3))}
+        return {op: draw(st.lists(pool.scalar(), max_size=3))}
     if op in ("greater", "less"):
-        number = st.sampled_from([v for v in SCALARS if not isinstance(v, bool | str)])
-        return {op: draw(st.one_of(number, time_refs(numbers=False)))}
-    return {op: draw(time_refs(numbers=True))}
+        return {op: draw(st.one_of(pool.number(), time_refs(pool, numbers=False)))}
+    return {op: draw(time_refs(pool, numbers=True))}
 
 
 @st.composite
-def attribute_conditions(draw: st.DrawFn) -> dict[str, Any]:
-    return {"attribute": draw(st.sampled_from(ATTRIBUTE_PATHS)), **draw(operator_tests())}
+def attribute_conditions(draw: st.DrawFn, pool: Pool) -> dict[str, Any]:
+    path = draw(paths(pool.keys, ATTRIBUTE_KEYS))
+    return {"attribute": path, **draw(operator_tests(pool))}
 
 
 @st.composite
-def event_conditions(draw: st.DrawFn, negated: bool = False) -> dict[str, Any]:
+def event_conditions(draw: st.DrawFn, pool: Pool, negated: bool = False) -> dict[str, Any]:
     """`performed` (or `not_performed`) with filters, a count and a window."""
-    name = draw(st.sampled_from(EVENT_NAMES))
+    name = draw(pool.pick(pool.names, EVENT_NAMES))
     out: dict[str, Any] = {"not_performed" if negated else "performed": name}
     filters = draw(
         st.lists(
             st.builds(
-                lambda p, t: {"property": p, **t}, st.sampled_from(PROPERTY_PATHS), operator_tests()
+                lambda p, t: {"property": p, **t},
+                paths(pool.properties, PROPERTY_KEYS),
+                operator_tests(pool),
             ),
             max_size=2,
         )
@@ -254,9 +289,9 @@ def event_conditions(draw: st.DrawFn, negated: bool = False) -> dict[str, Any]:
     if window == "within":
         out["within"] = draw(st.sampled_from(DURATIONS))
     elif window == "between":
-        start, end = sorted(draw(st.lists(instants(), min_size=2, max_size=2, unique=True)))
+        start, end = sorted(draw(st.lists(pool.instant(), min_size=2, max_size=2, unique=True)))
         out["between"] = [
-            draw(st.sampled_from([start, start // 1000 if start % 1000 == 0 else start])),
+            start // 1000 if start % 1000 == 0 and draw(st.booleans()) else start,
             iso(end, draw(st.sampled_from(ZONES))),
         ]
     elif window == "since":
@@ -268,9 +303,14 @@ def event_conditions(draw: st.DrawFn, negated: bool = False) -> dict[str, Any]:
     return out
 
 
-def conditions(refs: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+def conditions(pool: Pool, refs: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     """A random condition; `in_segment` / `not_in_segment` only name `refs`."""
-    leaves = [attribute_conditions(), event_conditions(), event_conditions(negated=True)]
+    leaves = [
+        attribute_conditions(pool),
+        attribute_conditions(pool),
+        event_conditions(pool),
+        event_conditions(pool, negated=True),
+    ]
     if refs:
         leaves.append(
             st.builds(
@@ -303,10 +343,12 @@ class Scenario:
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
+    pool = draw(pools)
     segments: dict[str, dict[str, Any]] = {}
     for index in range(draw(st.integers(0, 3))):
-        segments[f"s{index}"] = draw(conditions(list(segments)))
-    return Scenario(draw(operations()), draw(conditions(list(segments))), segments)
+        segments[f"s{index}"] = draw(conditions(pool, list(segments)))
+    condition = draw(conditions(pool, list(segments)))
+    return Scenario(draw(operations(pool)), condition, segments)
 
 
 # -- the property ------------------------------------------------------------------------
