@@ -66,6 +66,26 @@ class Settings(BaseSettings):
     (Customer.io: 72 h)."""
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     """Outgoing mail server."""
+    public_url: str = "http://127.0.0.1:8080"
+    """Base URL people reach Nudge's HTTP server at (unsubscribe links)."""
+    unsubscribe_mailto: str | None = None
+    """Address for `List-Unsubscribe: <mailto:...>` (RFC 2369), beside the URL."""
+    secret_key: str | None = None
+    """Signs unsubscribe tokens. When unset, one is generated once and kept in the database."""
+    message_limit: int = 0
+    """Most campaign emails per person per `message_limit_window_hours` (0: no limit)."""
+    message_limit_window_hours: int = 24
+    """The rolling window of the message limit."""
+    limited_give_up_hours: int = 72
+    """A message held back by the limit this long is marked undeliverable."""
+    max_attempts: int = 8
+    """SMTP attempts (4xx answers, connection errors) before a delivery is undeliverable."""
+    retry_base_seconds: float = 30.0
+    """First retry delay; each later retry waits twice as long."""
+    scheduler_interval_seconds: float = 1.0
+    """Pause between scheduler ticks (the next tick is armed after the last finishes)."""
+    watch_folder: Path | None = None
+    """A folder of JSONL files that `nudge serve` ingests as they are written."""
 
     @field_validator("timezone")
     @classmethod

@@ -212,6 +212,12 @@ class Engine:
         if version is None or version.campaign.state != "active":
             return
         campaign = version.campaign
+        if journey.state != "active" and (
+            campaign.goal is None or journey.converted_at is not None
+        ):
+            return  # an ended journey with no goal left to count: nothing below applies
+        # Most reactions change nothing: then the row is not written again.
+        before = self.store.journeys.snapshot(journey)
         # Steps that fell due before this change run first, at their own due times (a
         # timeout due at 10:00 is not met by an event at 12:00 just because no tick ran
         # in between): the outcome must not depend on how often `advance` runs.
@@ -240,7 +246,7 @@ class Engine:
             place = version.places.get(journey.step_id)
             if place is not None and place.step.wait_until is not None:
                 self._wake(journey, version, place, now, ctx)
-        self.store.journeys.update(journey)
+        self.store.journeys.update(journey, unless=before)
 
     # -- time ------------------------------------------------------------------------------
 

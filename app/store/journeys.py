@@ -82,9 +82,16 @@ class JourneysRepo:
         journey.id = int(cursor.lastrowid or 0)
         return journey.id
 
-    def update(self, journey: Journey) -> None:
-        """Write back a journey's state."""
-        self._conn.execute(_UPDATE, (*_values(journey), journey.id))
+    def snapshot(self, journey: Journey) -> tuple[Any, ...]:
+        """What `update` would write for this journey now (to pass back as `unless`)."""
+        return _values(journey)
+
+    def update(self, journey: Journey, unless: tuple[Any, ...] | None = None) -> None:
+        """Write back a journey's state; skipped when it still equals `unless` (a
+        `snapshot` taken earlier), since the row then already holds it."""
+        values = _values(journey)
+        if values != unless:
+            self._conn.execute(_UPDATE, (*values, journey.id))
 
     def get(self, journey_id: int) -> Journey | None:
         """One journey by id."""

@@ -171,36 +171,42 @@ def values(pool: Pool, depth: int = 2) -> st.SearchStrategy[Any]:
     if depth == 0:
         return leaf
     lists = st.lists(st.one_of(leaf, st.lists(pool.scalar(), max_size=2)), max_size=4)
-    objects = st.dictionaries(st.sampled_from(SUBKEYS), values(pool, depth - 1), max_size=3)
+    objects = st.dictionaries(
+        st.sampled_from(SUBKEYS), values(pool, depth - 1), min_size=1, max_size=3
+    )
     return st.one_of(leaf, leaf, lists, objects)
 
 
 @st.composite
 def paths(draw: st.DrawFn, keys: list[str], vocabulary: list[str]) -> str:
     """A key, often with one or two dotted sub-keys (`company.size`, `tags.0`)."""
-    parts = [draw(st.one_of(st.sampled_from(keys), st.sampled_from([*vocabulary, "nothing"])))]
-    parts += draw(st.lists(st.sampled_from([*SUBKEYS, "0"]), max_size=2))
+    mine = st.sampled_from(keys)
+    parts = [draw(st.one_of(mine, mine, mine, st.sampled_from([*vocabulary, "nothing"])))]
+    depth = draw(st.sampled_from([0, 0, 0, 1, 1, 2]))
+    parts += [draw(st.sampled_from([*SUBKEYS, "0"])) for _ in range(depth)]
     return ".".join(parts)
 
 
 @st.composite
-def operations(draw: st.DrawFn, pool: Pool) -> list[dict[str, Any]]:
-    """Identify and track operations (Segment shape) for 1 to 8 people, shuffled."""
+def operations(draw: st.DrawFn, pool: Pool, shape: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Identify and track operations (Segment shape), shuffled: per person, `shape` says
+    how many identifies (0: known from events only) and how many events."""
     ops: list[dict[str, Any]] = []
-    traits = st.dictionaries(pool.pick(pool.keys, ATTRIBUTE_KEYS), values(pool), max_size=4)
+    traits = st.dictionaries(
+        pool.pick(pool.keys, ATTRIBUTE_KEYS), values(pool), min_size=1, max_size=4
+    )
     properties = st.dictionaries(
         pool.pick(pool.properties, PROPERTY_KEYS), values(pool), max_size=3
     )
-    for user in PEOPLE[: draw(st.integers(1, len(PEOPLE)))]:
-        if draw(st.integers(0, 4)):  # most people are identified; some only track
-            for _ in range(draw(st.integers(1, 2))):
-                identify: dict[str, Any] = {"type": "identify", "userId": user}
-                identify["traits"] = draw(traits)
-                if draw(st.integers(0, 3)) == 0:
-                    identify["traits"]["created_at"] = draw(time_values(pool))
-                identify["timestamp"] = draw(time_values(pool, garbage=False))
-                ops.append(identify)
-        for _ in range(draw(st.integers(0, 12))):
+    for user, (identifies, events) in zip(PEOPLE, shape, strict=False):
+        for _ in range(identifies):
+            identify: dict[str, Any] = {"type": "identify", "userId": user}
+            identify["traits"] = draw(traits)
+            if draw(st.integers(0, 3)) == 0:
+                identify["traits"]["created_at"] = draw(time_values(pool))
+            identify["timestamp"] = draw(time_values(pool, garbage=False))
+            ops.append(identify)
+        for _ in range(events):
             kind = draw(st.sampled_from(["track", "track", "track", "page"]))
             name = draw(pool.pick(pool.names, EVENT_NAMES))
             event: dict[str, Any] = {"type": kind, "userId": user}
@@ -343,12 +349,20 @@ class Scenario:
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
+    # Sizes first: Hypothesis draws what comes after a large draw (the pool) closer to
+    # its simplest, which left most examples with one person and no events.
+    people = draw(st.sampled_from(range(1, len(PEOPLE) + 1)))
+    shape = [
+        (draw(st.sampled_from([1, 1, 1, 2, 0])), draw(st.sampled_from(range(13))))
+        for _ in range(people)
+    ]
+    how_many_segments = draw(st.sampled_from([0, 1, 2, 3]))
     pool = draw(pools)
     segments: dict[str, dict[str, Any]] = {}
-    for index in range(draw(st.integers(0, 3))):
+    for index in range(how_many_segments):
         segments[f"s{index}"] = draw(conditions(pool, list(segments)))
     condition = draw(conditions(pool, list(segments)))
-    return Scenario(draw(operations(pool)), condition, segments)
+    return Scenario(draw(operations(pool, shape)), condition, segments)
 
 
 # -- the property ------------------------------------------------------------------------
