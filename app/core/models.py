@@ -151,6 +151,10 @@ class Delivery:
         template: template name; subject: the subject template.
         created_at: when it was queued, ms UTC.
         state: queued, sending, sent, failed, bounced, suppressed, limited, undeliverable.
+        attempts: SMTP attempts so far; next_attempt_at: when it may be tried (ms UTC).
+        message_id: the Message-ID it was (or will be) sent with, from the key.
+        reason: why it is suppressed, limited, failed, bounced or undeliverable.
+        test: a `send-test` message, not counted in metrics or limits.
     """
 
     key: str
@@ -165,3 +169,14 @@ class Delivery:
     reply_to: str | None = None
     state: str = "queued"
     id: int = 0
+    attempts: int = 0
+    next_attempt_at: int | None = None
+    message_id: str | None = None
+    to_address: str | None = None
+    reason: str | None = None
+    rendered_subject: str | None = None
+    rendered_text: str | None = None
+    rendered_html: str | None = None
+    smtp_response: str | None = None
+    sent_at: int | None = None
+    test: bool = False

@@ -14,6 +14,7 @@ from app.store.db import open_database, write_transaction
 from app.store.deliveries import DeliveriesRepo
 from app.store.events import EventRow, EventsRepo
 from app.store.journeys import JourneysRepo
+from app.store.lease import KvRepo, LeaseRepo
 from app.store.offsets import OffsetsRepo
 from app.store.people import PeopleRepo
 from app.store.segment_sql import Compiler
@@ -39,6 +40,8 @@ class Store:
         self.journeys = JourneysRepo(db)
         self.deliveries = DeliveriesRepo(db)
         self.campaigns = CampaignsRepo(db)
+        self.lease = LeaseRepo(db)
+        self.kv = KvRepo(db)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:

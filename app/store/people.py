@@ -102,6 +102,19 @@ class PeopleRepo:
             (_values(p) for p in people),
         )
 
+    def set_flags(
+        self, person_id: int, suppressed: bool | None = None, unsubscribed: bool | None = None
+    ) -> None:
+        """Set a person's suppressed (bouncing) or unsubscribed flag."""
+        if suppressed is not None:
+            self._conn.execute(
+                "UPDATE people SET suppressed = ? WHERE id = ?", (int(suppressed), person_id)
+            )
+        if unsubscribed is not None:
+            self._conn.execute(
+                "UPDATE people SET unsubscribed = ? WHERE id = ?", (int(unsubscribed), person_id)
+            )
+
     def delete(self, person_id: int) -> None:
         """Delete a person; their events go with them (ON DELETE CASCADE)."""
         self._conn.execute("DELETE FROM people WHERE id = ?", (person_id,))

@@ -166,3 +166,26 @@ def m003_campaigns_journeys_deliveries(db: sqlite_utils.Database) -> None:
     ]
     for sql in statements:
         db.execute(sql)
+
+
+@MIGRATIONS()
+def m004_outbox_and_lease(db: sqlite_utils.Database) -> None:
+    """What sending needs: the sent message's identity, the lease, and kept secrets."""
+    statements = [
+        "ALTER TABLE deliveries ADD COLUMN message_id TEXT",
+        "ALTER TABLE deliveries ADD COLUMN to_address TEXT",
+        "ALTER TABLE deliveries ADD COLUMN reason TEXT",
+        "ALTER TABLE deliveries ADD COLUMN test INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX deliveries_sent ON deliveries(person_id, sent_at) WHERE sent_at IS NOT NULL",
+        # One row: which process may send, until when (ms UTC). A holder that dies stops
+        # renewing, and another process takes over once the lease has expired.
+        """CREATE TABLE scheduler_lease (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            holder TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            last_tick_at INTEGER
+        )""",
+        "CREATE TABLE kv (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ]
+    for sql in statements:
+        db.execute(sql)
