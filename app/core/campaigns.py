@@ -522,19 +522,27 @@ class CampaignVersion:
     Attributes:
         campaign: the validated definition.
         source: the file's text as loaded.
-        hash: sha256 of the source (first 16 hex digits): a journey remembers it.
+        hash: sha256 of the source and its templates (first 16 hex digits): a journey
+            remembers it.
         file: where it was loaded from.
+        templates: per template name, (HTML source, text source or None).
     """
 
     campaign: Campaign
     source: str
     file: str = ""
+    templates: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     hash: str = ""
     places: dict[str, Place] = field(default_factory=dict)
     first_step: str = ""
 
     def __post_init__(self) -> None:
-        self.hash = hashlib.sha256(self.source.encode()).hexdigest()[:16]
+        # Templates are part of the version: editing one is a new version too.
+        digest = hashlib.sha256(self.source.encode())
+        for name in sorted(self.templates):
+            html, text = self.templates[name]
+            digest.update(f"\0{name}\0{html}\0{text or ''}".encode())
+        self.hash = digest.hexdigest()[:16]
         self.places = {}
         _place(self.campaign.steps, None, self.places)
         self.first_step = self.campaign.steps[0].id

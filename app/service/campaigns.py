@@ -46,7 +46,8 @@ def load_campaigns(folder: Path, segment_ids: set[str]) -> LoadedCampaigns:
         except (OSError, UnicodeDecodeError) as exc:
             errors.append(DefinitionError(name, 1, f"cannot read: {exc}"))
             continue
-        problems = _check(campaign, name, source, folder, segment_ids)
+        templates: dict[str, tuple[str, str | None]] = {}
+        problems = _check(campaign, name, source, folder, segment_ids, templates)
         if campaign.id in versions:
             problems.append(
                 DefinitionError(
@@ -56,7 +57,7 @@ def load_campaigns(folder: Path, segment_ids: set[str]) -> LoadedCampaigns:
         if problems:
             errors += problems
             continue
-        versions[campaign.id] = CampaignVersion(campaign, source, name)
+        versions[campaign.id] = CampaignVersion(campaign, source, name, templates)
     return LoadedCampaigns(versions, errors)
 
 
@@ -68,7 +69,12 @@ def _line_of(source: str, needle: str) -> int:
 
 
 def _check(
-    campaign: Campaign, name: str, source: str, folder: Path, segment_ids: set[str]
+    campaign: Campaign,
+    name: str,
+    source: str,
+    folder: Path,
+    segment_ids: set[str],
+    templates: dict[str, tuple[str, str | None]],
 ) -> list[DefinitionError]:
     errors: list[DefinitionError] = []
     refs: set[str] = set()
@@ -90,28 +96,39 @@ def _check(
             problem = template_error(step.send.subject)
             if problem is not None:
                 errors.append(DefinitionError(name, line, f"step {step.id}: subject: {problem[1]}"))
-            errors += _check_template(folder, step.send.template, step.id, name, line)
+            errors += _check_template(folder, step.send.template, step.id, name, line, templates)
     for ref in sorted(refs - segment_ids):
         errors.append(DefinitionError(name, _line_of(source, ref), f"unknown segment {ref!r}"))
     return errors
 
 
 def _check_template(
-    folder: Path, template: str, step_id: str, name: str, line: int
+    folder: Path,
+    template: str,
+    step_id: str,
+    name: str,
+    line: int,
+    templates: dict[str, tuple[str, str | None]],
 ) -> list[DefinitionError]:
     errors: list[DefinitionError] = []
     html = folder / "templates" / f"{template}.html.j2"
     text = folder / "templates" / f"{template}.txt.j2"
     if not html.is_file():
         return [DefinitionError(name, line, f"step {step_id}: template {html} does not exist")]
+    sources: list[str | None] = []
     for path in (html, text):
         if not path.is_file():
+            sources.append(None)
             continue
         try:
-            problem = template_error(path.read_text(encoding="utf-8"))
+            body = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             errors.append(DefinitionError(str(path), 1, f"cannot read: {exc}"))
             continue
+        sources.append(body)
+        problem = template_error(body)
         if problem is not None:
             errors.append(DefinitionError(str(path), problem[0], problem[1]))
+    if not errors and sources[0] is not None:
+        templates[template] = (sources[0], sources[1])
     return errors

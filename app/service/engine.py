@@ -548,6 +548,14 @@ class Engine:
         journey.last_message_at = at
         return place.next_id
 
+    def still_eligible(self, journey: Journey, now: int) -> bool:
+        """The exit policy's check right before a send (DESIGN.md §4): False when the
+        campaign exits people who no longer match its trigger and this one does not."""
+        version = self.versions.get(journey.campaign_id)
+        if version is None or "trigger_not_matched" not in version.campaign.exit:
+            return True
+        return self._trigger_matches(journey, version, now, _Ctx())
+
     # -- facts and conditions --------------------------------------------------------------
 
     def _person(self, person_id: int, ctx: _Ctx) -> Person | None:

@@ -124,7 +124,12 @@ def live_hash(ws: Workspace) -> str:
 
 
 def hash_of(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """The version hash by its rule: the YAML, then each template it sends (by name)."""
+    digest = hashlib.sha256(text.encode())
+    for name in sorted(n for n in ("hello", "bye", "tip") if f"template: {n}" in text):
+        html = f"<p>{name}, {{{{ person.first_name | default('there') }}}}</p>\n"
+        digest.update(f"\0{name}\0{html}\0".encode())
+    return digest.hexdigest()[:16]
 
 
 def test_the_starting_point(ws: Workspace) -> None:
