@@ -373,9 +373,15 @@ def test_campaigns_show_unknown_is_a_one_line_error(scenario: None) -> None:
 
 
 def test_journeys_show_walks_a_journey_step_by_step(scenario: None, tmp_path: Path) -> None:
-    # A version is the first 16 hex digits of the sha256 of the campaign file.
-    source = (tmp_path / "campaigns" / "welcome.yaml").read_bytes()
-    version = hashlib.sha256(source).hexdigest()[:16]
+    # A version is the first 16 hex digits of the sha256 of the campaign file followed
+    # by each template it sends, by name ("\0name\0html\0text").
+    folder = tmp_path / "campaigns"
+    source = (folder / "welcome.yaml").read_text()
+    digest = hashlib.sha256(source.encode())
+    for name in sorted({m for m in ("hello", "guide", "celebrate") if f"template: {m}" in source}):
+        html = (folder / "templates" / f"{name}.html.j2").read_text()
+        digest.update(f"\0{name}\0{html}\0".encode())
+    version = digest.hexdigest()[:16]
     result = run("journeys", "show", "ana@example.com", "--db", "n.db")
     assert result.exit_code == 0, result.output
     lines = [line.split(None, 3) for line in result.output.splitlines()[3:]]
