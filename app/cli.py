@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from app.cli_campaigns import advance, campaigns, check, journeys
+from app.cli_delivery import sink
+from app.cli_outbox import deliveries, send_test, serve
 from app.cli_segments import segments
 from app.cli_support import (
     NudgeGroup,
@@ -280,7 +282,7 @@ def demo(db_path: Path, campaigns_dir: Path | None) -> None:
     click.echo("     .venv/bin/nudge people show 00001 --db data/demo.db")
 
 
-for _command in (segments, campaigns, journeys, check, advance):
+for _command in (segments, campaigns, journeys, check, advance, serve, deliveries, send_test, sink):
     cli.add_command(_command)
 
 

@@ -1,0 +1,234 @@
+"""`nudge serve`, `nudge deliveries ...`, `nudge send-test`: the outbox and the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+import click
+
+from app.cli_support import NudgeGroup, open_cli_workspace, open_store, settings_options
+from app.config import Settings
+from app.core.clock import SystemClock
+from app.core.times import format_instant
+
+if TYPE_CHECKING:
+    from app.service.outbox import Outbox
+    from app.service.workspace import Workspace
+
+
+def _outbox(workspace: Workspace) -> Outbox:
+    from app.delivery.smtp import SmtpMailer
+    from app.service.outbox import Outbox
+
+    return Outbox(
+        workspace.store, workspace.engine, workspace.settings, SmtpMailer(workspace.settings.smtp)
+    )
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run one tick and exit (for cron or a check).")
+@settings_options
+def serve(once: bool, settings: Settings) -> None:
+    """Run the scheduler: journeys, segment sweeps, sending; hot-reload campaigns; ingest
+    the watch folder when one is set. Stops cleanly on Ctrl-C or SIGTERM."""
+    asyncio.run(_serve(settings, once))
+
+
+async def _serve(settings: Settings, once: bool) -> None:
+    from app.service.reload import DefinitionsWatcher
+    from app.service.scheduler import Scheduler, TickReport
+
+    workspace = open_cli_workspace(settings)
+    outbox = _outbox(workspace)
+    scheduler = Scheduler(workspace, outbox, workspace.clock, concurrency=settings.smtp.pool_size)
+    if once:
+        report = await scheduler.tick()
+        _echo_tick(report)
+        await outbox.mailer.close()
+        return
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # File watching blocks, so it runs in a thread and only raises a flag; the reload
+    # itself runs on this thread, which owns the database connection.
+    changed = threading.Event()
+    thread_stop = threading.Event()
+    watcher = DefinitionsWatcher(workspace)
+
+    def watch_definitions() -> None:
+        for _ in watcher.changes(thread_stop):
+            changed.set()
+
+    threading.Thread(target=watch_definitions, daemon=True).start()
+    folder = None
+    if settings.watch_folder is not None:
+        from app.service.watch import WatchFolder
+
+        folder = WatchFolder(
+            workspace.ingestor, workspace.store, settings.watch_folder, workspace.clock
+        )
+
+    def before_tick() -> None:
+        if changed.is_set():
+            changed.clear()
+            errors = workspace.reload()
+            if errors:
+                click.echo("reload kept the running definitions:", err=True)
+                for error in errors:
+                    click.echo(f"  {error}", err=True)
+            else:
+                click.echo("reloaded campaigns and segments")
+        if folder is not None:
+            summary = folder.catch_up()
+            if summary.lines:
+                click.echo(
+                    f"ingested {summary.applied:,} of {summary.lines:,} operations from "
+                    f"{settings.watch_folder}"
+                )
+
+    def on_tick(report: TickReport) -> None:
+        if report.queued or report.sending.handled or report.errors:
+            _echo_tick(report)
+
+    click.echo(f"serving {settings.database} (SMTP {settings.smtp.host}:{settings.smtp.port})")
+    try:
+        await scheduler.run(stop, settings.scheduler_interval_seconds, on_tick, before_tick)
+    finally:
+        thread_stop.set()
+        await outbox.mailer.close()
+        click.echo("stopped")
+
+
+def _echo_tick(report: object) -> None:
+    from app.service.scheduler import TickReport
+
+    assert isinstance(report, TickReport)
+    if not report.holder:
+        click.echo(f"{format_instant(report.at)}  another process holds the lease; not sending")
+        return
+    s = report.sending
+    click.echo(
+        f"{format_instant(report.at)}  steps {report.steps}, entered {report.entered}, "
+        f"queued {report.queued}, sent {s.sent}, retried {s.retried}, bounced {s.bounced}, "
+        f"suppressed {s.suppressed}, limited {s.limited}, failed {s.failed}"
+    )
+    for error in report.errors + s.errors:
+        click.echo(f"  error: {error}", err=True)
+
+
+@click.group(cls=NudgeGroup)
+def deliveries() -> None:
+    """The outbox: what was sent, what waits, and why."""
+
+
+@deliveries.command(name="list")
+@click.option("--state", help="Only this state (queued, sending, sent, failed, bounced, ...).")
+@click.option("--campaign", help="Only this campaign.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON lines.")
+@settings_options
+def deliveries_list(
+    state: str | None, campaign: str | None, limit: int, as_json: bool, settings: Settings
+) -> None:
+    """Latest deliveries first."""
+    store = open_store(settings)
+    for d in store.deliveries.listing(state, campaign, limit):
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "id": d.id,
+                        "key": d.key,
+                        "state": d.state,
+                        "campaign": d.campaign_id,
+                        "step": d.step_id,
+                        "to": d.to_address,
+                        "created_at": format_instant(d.created_at),
+                        "sent_at": None if d.sent_at is None else format_instant(d.sent_at),
+                        "attempts": d.attempts,
+                        "reason": d.reason,
+                        "test": d.test,
+                    }
+                )
+            )
+        else:
+            when = format_instant(d.sent_at or d.created_at)
+            click.echo(
+                f"{d.id:>7}  {d.state:<13} {when}  {d.campaign_id}/{d.step_id}  "
+                f"{d.to_address or '-'}  {d.reason or ''}".rstrip()
+            )
+
+
+@deliveries.command(name="show")
+@click.argument("key")
+@settings_options
+def deliveries_show(key: str, settings: Settings) -> None:
+    """One delivery (by id or key): headers and both parts as sent."""
+    from app.service.deliveries import get_delivery
+
+    d = get_delivery(open_store(settings), key)
+    rows = [
+        ("Delivery", f"{d.id} {d.key}{' (test)' if d.test else ''}"),
+        ("State", d.state + (f" ({d.reason})" if d.reason else "")),
+        ("Attempts", str(d.attempts)),
+        ("SMTP", d.smtp_response or "-"),
+        ("Message-ID", d.message_id or "-"),
+        ("From", d.from_address or "-"),
+        ("To", d.to_address or "-"),
+        ("Reply-To", d.reply_to or "-"),
+        ("Subject", d.rendered_subject or d.subject),
+        ("Queued", format_instant(d.created_at)),
+        ("Sent", format_instant(d.sent_at) if d.sent_at else "-"),
+    ]
+    for name, value in rows:
+        click.echo(f"{name + ':':<12} {value}")
+    click.echo("\n--- text ---")
+    click.echo(d.rendered_text or "(not rendered yet)")
+    click.echo("--- html ---")
+    click.echo(d.rendered_html or "(not rendered yet)")
+
+
+@deliveries.command(name="retry")
+@click.argument("key")
+@settings_options
+def deliveries_retry(key: str, settings: Settings) -> None:
+    """Queue a failed, bounced, undeliverable, limited or suppressed delivery again."""
+    from app.service.deliveries import retry_delivery
+
+    d = retry_delivery(open_store(settings), key, SystemClock().now_ms())
+    click.echo(f"delivery {d.id} queued again")
+
+
+@click.command(name="send-test")
+@click.argument("campaign")
+@click.argument("step")
+@click.argument("person")
+@click.option("--to", "to_address", help="Send to this address instead of the person's.")
+@settings_options
+def send_test(
+    campaign: str, step: str, person: str, to_address: str | None, settings: Settings
+) -> None:
+    """Render STEP of CAMPAIGN with PERSON's data and send it now, marked as a test."""
+    from app.service.deliveries import send_test as run_test
+
+    workspace = open_cli_workspace(settings)
+    outbox = _outbox(workspace)
+
+    async def go() -> None:
+        try:
+            d, _ = await run_test(
+                outbox, campaign, step, person, workspace.clock.now_ms(), to_address
+            )
+        finally:
+            await outbox.mailer.close()
+        click.echo(
+            f"test delivery {d.id}: {d.state} to {d.to_address}"
+            + (f" ({d.reason})" if d.reason else "")
+        )
+
+    asyncio.run(go())

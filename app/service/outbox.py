@@ -1,0 +1,370 @@
+"""The outbox: from a queued delivery to an email handed to SMTP, exactly once.
+
+Invariant 3 of DESIGN.md. Each delivery moves through its states one transaction and
+one activity row at a time:
+
+    queued -> sending -> sent | queued (retry, backoff) | undeliverable | bounced
+    queued -> suppressed | failed | limited (-> queued when the window frees up)
+
+`sending` is written and committed *before* the message is handed to SMTP, with the
+Message-ID derived from the delivery key. A process that dies after SMTP accepted but
+before `sent` was written leaves the row in `sending`: the next sender resends it with
+the same Message-ID (the one ambiguous case), and says so in the activity log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.config import Settings
+from app.core.errors import NudgeError
+from app.core.message import build_message, message_id_for, parse_address, resolve_addresses
+from app.core.models import Delivery, Person
+from app.core.render import RenderContext, Renderer
+from app.core.times import HOUR_MS, SECOND_MS
+from app.core.unsubscribe import make_token, unsubscribe_url
+from app.delivery.mailer import Mailer, SendOutcome
+from app.service.engine import Engine
+from app.store import Store
+
+
+@dataclass(slots=True)
+class SendReport:
+    """What one pass over the outbox did, by outcome."""
+
+    sent: int = 0
+    retried: int = 0
+    bounced: int = 0
+    undeliverable: int = 0
+    suppressed: int = 0
+    limited: int = 0
+    failed: int = 0
+    resent_after_crash: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        """Deliveries that changed state."""
+        return (
+            self.sent
+            + self.retried
+            + self.bounced
+            + self.undeliverable
+            + self.suppressed
+            + self.limited
+            + self.failed
+        )
+
+
+@dataclass(slots=True)
+class _Ready:
+    """A delivery marked `sending`, with what goes over the wire."""
+
+    delivery: Delivery
+    message: bytes
+    sender: str
+    recipients: list[str]
+
+
+class Outbox:
+    """Sends due deliveries through a mailer.
+
+    Args:
+        store: the database.
+        engine: for the exit-policy check right before a send, and the live campaign
+            versions (whose templates are rendered).
+        settings: limits, retries, addresses, public URL.
+        mailer: where messages go (SMTP, or a recording mailer).
+    """
+
+    def __init__(self, store: Store, engine: Engine, settings: Settings, mailer: Mailer) -> None:
+        self.store = store
+        self.engine = engine
+        # Templates compile once per campaign version (PERFORMANCE.md: 60x otherwise).
+        self._renderers: dict[str, tuple[str, Renderer]] = {}
+        self.settings = settings
+        self.mailer = mailer
+        self.secret = self._secret()
+        # Deliveries this process put in `sending` and has not finished: any other row
+        # in `sending` was left by a sender that stopped mid-way.
+        self._in_flight: set[int] = set()
+
+    def _secret(self) -> bytes:
+        if self.settings.secret_key:
+            return self.settings.secret_key.encode()
+        with self.store.transaction():
+            return self.store.kv.set_default("unsubscribe_secret", secrets.token_hex(32)).encode()
+
+    async def send_due(
+        self,
+        now: int,
+        limit: int = 500,
+        concurrency: int = 4,
+        only: int | None = None,
+        to_override: str | None = None,
+    ) -> SendReport:
+        """Prepare, send and settle up to `limit` due deliveries at `now` (ms UTC), at
+        most `concurrency` on the wire at once.
+
+        Args:
+            only: send just this delivery (a test send), whatever its due time.
+            to_override: its recipient instead of the person's address.
+        """
+        report = SendReport()
+        ready: list[_Ready] = []
+        if only is not None:
+            delivery = self.store.deliveries.get(only)
+            with self.store.transaction():
+                item = (
+                    self._prepare(delivery, now, report, False, to_override) if delivery else None
+                )
+            if item is not None:
+                ready.append(item)
+            return await self._send_all(ready, now, concurrency, report)
+        with self.store.transaction():
+            for delivery in self.store.deliveries.in_state("sending", limit):
+                if delivery.id in self._in_flight:
+                    continue
+                # Left in `sending` by a sender that died: SMTP may or may not have taken
+                # it. Resend with the same Message-ID, and say so.
+                item = self._prepare(delivery, now, report, resend=True)
+                if item is not None:
+                    ready.append(item)
+                    report.resent_after_crash += 1
+            for delivery in self.store.deliveries.due(now, limit):
+                item = self._prepare(delivery, now, report, resend=False)
+                if item is not None:
+                    ready.append(item)
+        return await self._send_all(ready, now, concurrency, report)
+
+    async def _send_all(
+        self, ready: list[_Ready], now: int, concurrency: int, report: SendReport
+    ) -> SendReport:
+        if not ready:
+            return report
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(item: _Ready) -> tuple[_Ready, SendOutcome]:
+            async with gate:
+                return item, await self.mailer.send(item.message, item.sender, item.recipients)
+
+        results = await asyncio.gather(*(one(item) for item in ready))
+        with self.store.transaction():
+            for item, outcome in results:
+                self._settle(item.delivery, outcome, now, report)
+        return report
+
+    # -- before sending ---------------------------------------------------------------------
+
+    def _prepare(
+        self,
+        delivery: Delivery,
+        now: int,
+        report: SendReport,
+        resend: bool,
+        to_override: str | None = None,
+    ) -> _Ready | None:
+        """Check, render and build; mark `sending`. None when it is not to be sent now."""
+        person = self.store.people.get(delivery.person_id)
+        reason = self._blocked(delivery, person, now)
+        if reason is not None:
+            self._set(delivery, "suppressed", now, reason, "message.suppressed")
+            report.suppressed += 1
+            return None
+        assert person is not None
+        if not delivery.test and not resend and self._over_limit(delivery, person, now, report):
+            return None
+        try:
+            item = self._compose(delivery, person, now, to_override)
+        except NudgeError as exc:
+            self._set(delivery, "failed", now, exc.message, "message.failed")
+            report.failed += 1
+            return None
+        delivery.state = "sending"
+        delivery.attempts += 1
+        self.store.deliveries.save(delivery)
+        kind = "message.resending" if resend else "message.sending"
+        self._log(
+            now, delivery, kind, {"attempt": delivery.attempts, "message_id": delivery.message_id}
+        )
+        self._in_flight.add(delivery.id)
+        return item
+
+    def _blocked(self, delivery: Delivery, person: Person | None, now: int) -> str | None:
+        """Why this delivery must not go out, or None."""
+        if person is None:
+            return "person_deleted"
+        if delivery.test:
+            return None
+        if person.unsubscribed:
+            return "unsubscribed"
+        if person.suppressed:
+            return "suppressed"
+        if delivery.journey_id is not None:
+            journey = self.store.journeys.get(delivery.journey_id)
+            if journey is not None and journey.state == "exited":
+                return f"journey_exited:{journey.exit_reason}"
+            if journey is not None and not self.engine.still_eligible(journey, now):
+                return "trigger_not_matched"
+        return None
+
+    def _over_limit(self, delivery: Delivery, person: Person, now: int, report: SendReport) -> bool:
+        limit = self.settings.message_limit
+        if limit <= 0:
+            return False
+        window = self.settings.message_limit_window_hours * HOUR_MS
+        sent = self.store.deliveries.sent_since(person.id, now - window)
+        if len(sent) < limit:
+            return False
+        if now >= delivery.created_at + self.settings.limited_give_up_hours * HOUR_MS:
+            self._set(delivery, "undeliverable", now, "message_limit", "message.undeliverable")
+            report.undeliverable += 1
+            return True
+        # Free again once the oldest send in the window leaves it.
+        delivery.next_attempt_at = sent[len(sent) - limit] + window + 1
+        self._set(delivery, "limited", now, f"message_limit:{limit}", "message.limited")
+        report.limited += 1
+        return True
+
+    def _compose(
+        self, delivery: Delivery, person: Person, now: int, to_override: str | None = None
+    ) -> _Ready:
+        journey = self.store.journeys.get(delivery.journey_id) if delivery.journey_id else None
+        event = journey.trigger_event.get("properties", {}) if journey is not None else {}
+        version = self.engine.versions.get(delivery.campaign_id)
+        if version is None:
+            raise NudgeError(f"campaign {delivery.campaign_id} is not loaded")
+        cached = self._renderers.get(version.id)
+        if cached is None or cached[0] != version.hash:
+            cached = (version.hash, Renderer(version.templates))
+            self._renderers[version.id] = cached
+        renderer = cached[1]
+        addresses = resolve_addresses(
+            to_override or person.email,
+            delivery.from_address,
+            delivery.reply_to,
+            self.settings.smtp.from_address,
+            event if isinstance(event, dict) else {},
+        )
+        if not addresses.to:
+            raise NudgeError("no email address")
+        token = make_token(delivery.id, self.secret)
+        url = unsubscribe_url(self.settings.public_url, token)
+        context = RenderContext(
+            person={**person.attributes, "id": person.external_id, "email": person.email},
+            event=event if isinstance(event, dict) else {},
+            campaign={"id": version.id, "name": version.campaign.name},
+            unsubscribe_url=url,
+        )
+        rendered = renderer.render(delivery.template, delivery.subject, context)
+        domain = parse_address(addresses.from_).domain or "nudge.local"
+        delivery.message_id = delivery.message_id or message_id_for(delivery.key, domain)
+        message = build_message(
+            from_address=addresses.from_,
+            to_address=addresses.to,
+            reply_to=addresses.reply_to,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            message_id=delivery.message_id,
+            date_ms=now,
+            unsubscribe_url=url,
+            unsubscribe_mailto=self.settings.unsubscribe_mailto,
+            delivery_key=delivery.key,
+        )
+        delivery.to_address = addresses.to
+        delivery.from_address = addresses.from_
+        delivery.reply_to = addresses.reply_to
+        delivery.rendered_subject, delivery.rendered_text = rendered.subject, rendered.text
+        delivery.rendered_html = rendered.html
+        sender, recipients = addresses.envelope()
+        return _Ready(delivery, message.as_bytes(), sender, recipients)
+
+    # -- after sending ----------------------------------------------------------------------
+
+    def _settle(
+        self, delivery: Delivery, outcome: SendOutcome, now: int, report: SendReport
+    ) -> None:
+        self._in_flight.discard(delivery.id)
+        delivery.smtp_response = f"{outcome.code or ''} {outcome.response}".strip()
+        if outcome.status == "sent":
+            delivery.state, delivery.sent_at, delivery.reason = "sent", now, None
+            self.store.deliveries.save(delivery)
+            self._log(now, delivery, "message.sent", {"message_id": delivery.message_id})
+            report.sent += 1
+        elif outcome.status == "bounced":
+            self._set(delivery, "bounced", now, delivery.smtp_response, "message.bounced")
+            # The address is bouncing: later campaign sends to it are suppressed.
+            self.store.people.set_flags(delivery.person_id, suppressed=True)
+            report.bounced += 1
+        elif delivery.attempts >= self.settings.max_attempts:
+            self._set(
+                delivery, "undeliverable", now, delivery.smtp_response, "message.undeliverable"
+            )
+            report.undeliverable += 1
+        else:
+            backoff = int(
+                self.settings.retry_base_seconds * SECOND_MS * 2 ** (delivery.attempts - 1)
+            )
+            delivery.next_attempt_at = now + backoff
+            self._set(
+                delivery,
+                "queued",
+                now,
+                delivery.smtp_response,
+                "message.retry",
+                {"attempt": delivery.attempts, "next_attempt_at": delivery.next_attempt_at},
+            )
+            report.retried += 1
+
+    def _set(
+        self,
+        delivery: Delivery,
+        state: str,
+        now: int,
+        reason: str | None,
+        kind: str,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        delivery.state, delivery.reason = state, reason
+        self.store.deliveries.save(delivery)
+        self._log(now, delivery, kind, {"reason": reason, **(extra or {})})
+
+    def _log(self, now: int, delivery: Delivery, kind: str, detail: dict[str, Any]) -> None:
+        self.store.activity.record(
+            [
+                (
+                    now,
+                    delivery.person_id,
+                    kind,
+                    delivery.campaign_id,
+                    delivery.step_id,
+                    {"delivery": delivery.key, "journey": delivery.journey_id, **detail},
+                )
+            ]
+        )
+
+    # -- unsubscribe --------------------------------------------------------------------------
+
+    def unsubscribe(self, token: str, now: int) -> Delivery:
+        """Unsubscribe the person a delivery went to (idempotent), recording the delivery.
+
+        Raises:
+            NotFound: for a token that is malformed, forged or names no delivery.
+        """
+        from app.core.errors import NotFound
+        from app.core.unsubscribe import verify_token
+
+        delivery_id = verify_token(token, self.secret)
+        delivery = self.store.deliveries.get(delivery_id) if delivery_id is not None else None
+        if delivery is None:
+            raise NotFound("unknown unsubscribe link")
+        with self.store.transaction():
+            person = self.store.people.get(delivery.person_id)
+            if person is not None and not person.unsubscribed:
+                self.store.people.set_flags(person.id, unsubscribed=True)
+                self._log(now, delivery, "person.unsubscribed", {})
+        return delivery
