@@ -161,16 +161,22 @@ class Engine:
         """
         ctx = _Ctx()
         if touched and self.versions:
-            ctx.journeys = {j.id: j for j in self.store.journeys.for_people(touched)}
+            found = self.store.journeys.for_people(touched, self._with_goals())
+            ctx.journeys = {j.id: j for j in found}
             for journey in list(ctx.journeys.values()):
                 self._react(journey, now, ctx)
+        # The live event triggers by event name, in `_live()` order (once per batch).
+        triggers: dict[str, list[tuple[CampaignVersion, EventTrigger]]] = {}
+        for version in self._live():
+            trigger = version.campaign.trigger
+            if isinstance(trigger, EventTrigger):
+                triggers.setdefault(trigger.event, []).append((version, trigger))
+        oldest = now - self.trigger_max_age_ms
         for event in events:
-            if event.timestamp < now - self.trigger_max_age_ms:
+            if event.timestamp < oldest:
                 continue
-            for version in self._live():
-                trigger = version.campaign.trigger
-                if isinstance(trigger, EventTrigger) and trigger.event == event.name:
-                    self._try_event_entry(version, trigger, event, now, ctx)
+            for version, trigger in triggers.get(event.name, ()):
+                self._try_event_entry(version, trigger, event, now, ctx)
         self._on_moves(moves, now, ctx)
         self._flush_activity()
 
@@ -179,7 +185,8 @@ class Engine:
         ctx = _Ctx()
         people = {m.person_id for m in moves}
         if people and self.versions:
-            ctx.journeys = {j.id: j for j in self.store.journeys.for_people(people)}
+            found = self.store.journeys.for_people(people, self._with_goals())
+            ctx.journeys = {j.id: j for j in found}
             for journey in list(ctx.journeys.values()):
                 self._react(journey, now, ctx)
         self._on_moves(moves, now, ctx)
@@ -689,6 +696,11 @@ class Engine:
         if self._activity:
             self.store.activity.record(self._activity)
             self._activity = []
+
+    def _with_goals(self) -> list[str]:
+        """Campaigns with a goal: only their ended journeys can still convert (`_react`
+        does nothing to an ended journey of any other)."""
+        return [cid for cid, v in self.versions.items() if v.campaign.goal is not None]
 
     def _live(self) -> list[CampaignVersion]:
         return [v for v in self.versions.values() if v.campaign.state == "active"]

@@ -131,13 +131,26 @@ class JourneysRepo:
         )
         return [_journey(r) for r in rows]
 
-    def for_people(self, person_ids: Iterable[int]) -> list[Journey]:
-        """Active or recently ended journeys of these people (for goals, exits, waits)."""
+    def for_people(
+        self, person_ids: Iterable[int], goals: Iterable[str] | None = None
+    ) -> list[Journey]:
+        """Active or recently ended journeys of these people (for goals, exits, waits).
+
+        Args:
+            goals: when given, only the campaigns (ids) whose ended journeys can still
+                convert: completed journeys of other campaigns are left out.
+        """
         ids = orjson.dumps(sorted(set(person_ids))).decode()
+        if goals is None:
+            ended, params = "", (ids,)
+        else:
+            ended = " AND campaign_id IN (SELECT value FROM json_each(?))"
+            params = (ids, orjson.dumps(sorted(goals)).decode())
         rows = self._conn.execute(
             f"SELECT {_COLUMNS} FROM journeys WHERE person_id IN (SELECT value FROM json_each(?)) "
-            "AND (state = 'active' OR (state = 'completed' AND converted_at IS NULL)) ORDER BY id",
-            (ids,),
+            f"AND (state = 'active' OR (state = 'completed' AND converted_at IS NULL{ended})) "
+            "ORDER BY id",
+            params,
         )
         return [_journey(r) for r in rows]
 
