@@ -44,7 +44,13 @@ async def _serve(settings: Settings, once: bool) -> None:
 
     workspace = open_cli_workspace(settings)
     outbox = _outbox(workspace)
-    scheduler = Scheduler(workspace, outbox, workspace.clock, concurrency=settings.smtp.pool_size)
+    scheduler = Scheduler(
+        workspace,
+        outbox,
+        workspace.clock,
+        concurrency=settings.smtp.pool_size,
+        lease_ms=int(settings.lease_seconds * 1000),
+    )
     if once:
         report = await scheduler.tick()
         _echo_tick(report)

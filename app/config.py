@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     """First retry delay; each later retry waits twice as long."""
     scheduler_interval_seconds: float = 1.0
     """Pause between scheduler ticks (the next tick is armed after the last finishes)."""
+    lease_seconds: float = 15.0
+    """How long the scheduler lease lasts unrenewed: after its holder dies, another
+    process (a restarted `nudge serve`, the console) starts sending this much later."""
     watch_folder: Path | None = None
     """A folder of JSONL files that `nudge serve` ingests as they are written."""
 

@@ -20,7 +20,7 @@ from app.core.clock import Clock
 from app.service.outbox import Outbox, SendReport
 from app.service.workspace import Workspace
 
-#: A lease outlives a few missed ticks, not a dead process for long.
+#: A lease outlives a few missed ticks, not a dead process for long (`lease_seconds`).
 LEASE_MS = 15_000
 
 
@@ -62,7 +62,9 @@ class Scheduler:
         clock: the time each tick acts at.
         holder: this process's name in the lease.
         concurrency: messages on the wire at once (the SMTP pool size).
-        batch: most deliveries handled per tick (keeps a tick well inside the lease).
+        batch: most deliveries handled per tick.
+        lease_ms: how long the lease lasts without renewal; it is renewed at each tick and
+            before each message, so a holder that dies loses it this long afterwards.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class Scheduler:
         holder: str | None = None,
         concurrency: int = 4,
         batch: int = 500,
+        lease_ms: int = LEASE_MS,
     ) -> None:
         self.workspace = workspace
         self.outbox = outbox
@@ -80,11 +83,12 @@ class Scheduler:
         self.holder = holder or default_holder()
         self.concurrency = concurrency
         self.batch = batch
+        self.lease_ms = lease_ms
 
     def _lease(self, now: int) -> bool:
         store = self.workspace.store
         with store.transaction():
-            return store.lease.acquire(self.holder, now, LEASE_MS)
+            return store.lease.acquire(self.holder, now, self.lease_ms)
 
     async def tick(self, now: int | None = None) -> TickReport:
         """Do everything due at `now` (default: the clock's), if this process holds the
@@ -106,10 +110,18 @@ class Scheduler:
             with ws.store.transaction():
                 ws.engine.on_moves(moves, at)
         report.moves = len(moves)
-        # Renew before sending so a long send stays inside the lease.
-        if not self._lease(self.clock.now_ms() if now is None else at):
+
+        # Renewed before each message too: a pass longer than the lease (a slow server, a
+        # low rate limit) stops sending the moment the lease is lost, rather than
+        # racing the process that took over.
+        def keep_sending() -> bool:
+            return self._lease(self.clock.now_ms() if now is None else at)
+
+        if not keep_sending():
             return report
-        report.sending = await self.outbox.send_due(at, self.batch, self.concurrency)
+        report.sending = await self.outbox.send_due(
+            at, self.batch, self.concurrency, keep_sending=keep_sending
+        )
         with ws.store.transaction():
             ws.store.lease.mark_tick(self.holder, at)
         journeys_due = ws.store.journeys.next_due()
