@@ -141,9 +141,9 @@ class JourneysRepo:
                 convert: completed journeys of other campaigns are left out.
         """
         ids = orjson.dumps(sorted(set(person_ids))).decode()
-        if goals is None:
-            ended, params = "", (ids,)
-        else:
+        params: tuple[str, ...] = (ids,)
+        ended = ""
+        if goals is not None:
             ended = " AND campaign_id IN (SELECT value FROM json_each(?))"
             params = (ids, orjson.dumps(sorted(goals)).decode())
         rows = self._conn.execute(
