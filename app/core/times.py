@@ -17,6 +17,9 @@ DAY_MS = 24 * HOUR_MS
 _MS_THRESHOLD = 100_000_000_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: What ISO 8601 can write: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z, in ms.
+_EARLIEST_MS = -62_135_596_800_000
+_LATEST_MS = 253_402_300_799_999
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_MS = {"ms": 1, "s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
 
@@ -43,7 +46,10 @@ def parse_instant(value: object, field: str = "timestamp") -> int:
     if isinstance(value, int | float):
         if value != value or value in (float("inf"), float("-inf")):
             raise InvalidOperation(f"{field} is not a finite number")
-        return int(value) if abs(value) >= _MS_THRESHOLD else int(round(value * 1000))
+        ms = int(value) if abs(value) >= _MS_THRESHOLD else int(round(value * 1000))
+        if not _EARLIEST_MS <= ms <= _LATEST_MS:
+            raise InvalidOperation(f"{field} {value!r} is not a time between the years 1 and 9999")
+        return ms
     if isinstance(value, str):
         text = value.strip()
         # Most strings are ISO dates ("2016-..."); only the rest can be numbers.

@@ -55,3 +55,10 @@ def test_parse_duration(text: str, ms: int) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("value", [1e300, -1e300, 253_402_300_800_000])
+def test_instants_beyond_year_9999_are_not_times(value: object) -> None:
+    # 253,402,300,800,000 ms is 10000-01-01T00:00:00Z, one ms past the last ISO instant.
+    with pytest.raises(InvalidOperation, match="between the years 1 and 9999"):
+        parse_instant(value)

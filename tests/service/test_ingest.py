@@ -335,3 +335,17 @@ def test_iso_and_seconds_timestamps_agree(ingestor: Ingestor, store: Store) -> N
     )
     # 09:00:00.250 at +02:00 is 07:00:00.250Z = 1790838000250 ms.
     assert [e.timestamp for e in store.events.iter_range()] == [1790838000250, 1790838000250]
+
+
+def test_a_timestamp_beyond_year_9999_rejects_only_its_operation(
+    ingestor: Ingestor, store: Store
+) -> None:
+    report = ingestor.apply(
+        [
+            track("u1", "huge", timestamp=1e300),
+            identify("u1", {"plan": "x", "_timestamp": 1e300}, T0),
+            track("u1", "ok", T0),
+        ]
+    )
+    assert [p.index for p in report.rejected] == [0, 1]
+    assert [e.name for e in store.events.iter_range()] == ["ok"]
