@@ -32,6 +32,8 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/segments.py
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/delivery.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -84,9 +84,11 @@ class Settings(BaseSettings):
     """First retry delay; each later retry waits twice as long."""
     scheduler_interval_seconds: float = 1.0
     """Pause between scheduler ticks (the next tick is armed after the last finishes)."""
-    lease_seconds: float = 15.0
+    lease_seconds: float = 60.0
     """How long the scheduler lease lasts unrenewed: after its holder dies, another
-    process (a restarted `nudge serve`, the console) starts sending this much later."""
+    process (a restarted `nudge serve`, the console) starts sending this much later.
+    Keep it above the SMTP timeout (30 s), so a send that hangs that long is never taken
+    for a dead holder's and sent again."""
     watch_folder: Path | None = None
     """A folder of JSONL files that `nudge serve` ingests as they are written."""
 

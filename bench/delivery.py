@@ -15,16 +15,20 @@ on the sink's event loop, which on a slow virtual disk caps the sink itself (bot
 at about 150-200 messages/s, and the sink is not what is measured. The database is on
 disk either way. Then, in the same run:
 
-* real: `Outbox.send_due(now, limit=N, concurrency=4)` with an `SmtpMailer` (pool of 4,
-  rate limit 100,000/s): checks, render, build, `sending` written, send, settle;
-* ceiling: the very bytes the real path put on the wire (read back from the Maildir,
-  untimed) sent again with `SmtpMailer.send` by 4 concurrent workers over a fresh
-  mailer with the same pool, with each delivery's envelope.
+* real: `Outbox.send_due(now, limit=N / rounds, concurrency=4)` with an `SmtpMailer`
+  (pool of 4, rate limit 100,000/s): checks, render, build, `sending` written, send,
+  settle;
+* ceiling: the very bytes the real path just put on the wire (read back from the
+  Maildir, untimed) sent again with `SmtpMailer.send` by 4 concurrent workers over a
+  second mailer with the same settings, each with its delivery's envelope.
 
-It prints both rates (messages/s) and their ratio. Goals: the real path at 500
-messages/s or more end to end, and at 30% or more of the ceiling. It checks that every
-delivery ended `sent` and that the Maildir holds 2 x N messages. It always exits 0: a
-slow machine is a figure, not a failure.
+The sides take turns (`--rounds`, default 5: real 1,000, ceiling 1,000, real 1,000, ...)
+so that load from elsewhere on the machine lands on both. It prints both rates
+(messages/s), the ratio and this process's CPU time per message on each side (the sink
+subprocess not included). Goals: the real path at 500 messages/s or more end to end,
+and at 30% or more of the ceiling. It checks that every delivery ended `sent` and that
+the Maildir holds 2 x N messages. It always exits 0: a slow machine is a figure, not a
+failure.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ from app.service.workspace import Workspace, open_workspace
 BATCH = 5_000
 RATE_GOAL = 500.0
 RATIO_GOAL = 0.30
+#: SMTP connections (the pool) and messages on the wire at once, on both sides.
+CONNECTIONS = 4
 #: Well above what the sink can take: the limiter is on the path but never the limit.
 RATE_PER_SECOND = 100_000
 #: 2026-09-01T00:00:00Z: the sign-ups; the sends happen a minute after the last.
@@ -208,7 +214,7 @@ def open_bench_workspace(tmp: Path, people: int, seed: int, port: int) -> tuple[
         secret_key="bench-secret",
         smtp=SmtpSettings(
             port=port,
-            pool_size=4,
+            pool_size=CONNECTIONS,
             rate_per_second=RATE_PER_SECOND,
             from_address="Example <news@example.com>",
         ),
@@ -234,8 +240,9 @@ def open_bench_workspace(tmp: Path, people: int, seed: int, port: int) -> tuple[
 
 
 @contextmanager
-def sink_process(maildir: Path) -> Iterator[int]:
-    """`nudge sink --port 0` as a subprocess; yields its port, stops it with Ctrl-C."""
+def sink_process(maildir: Path) -> Iterator[tuple[int, int | None]]:
+    """`nudge sink --port 0` as a subprocess; yields its port and process id, stops it
+    with Ctrl-C."""
     proc = subprocess.Popen(
         [sys.executable, "-c", "from app.cli import main; main()", "sink", "--port", "0",
          "--maildir", str(maildir)],
@@ -248,7 +255,7 @@ def sink_process(maildir: Path) -> Iterator[int]:
         found = re.search(r"listening on [^:\s]+:(\d+)", line)
         if found is None:
             raise SystemExit(f"the sink did not start: {line.strip() or 'no output'}")
-        yield int(found.group(1))
+        yield int(found.group(1)), proc.pid
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -259,12 +266,22 @@ def sink_process(maildir: Path) -> Iterator[int]:
 
 
 @contextmanager
-def sink_thread(maildir: Path) -> Iterator[int]:
-    """A `Sink` on an event loop in a thread of this process; yields its port."""
+def sink_thread(maildir: Path) -> Iterator[tuple[int, int | None]]:
+    """A `Sink` on an event loop in a thread of this process; yields its port (no
+    process id: its CPU time is this process's)."""
     from app.delivery.sink import Sink
 
     with Sink(maildir) as sink:
-        yield sink.port
+        yield sink.port, None
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) a process has used so far; 0 where /proc cannot say."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def maildir_messages(maildir: Path) -> list[Path]:
@@ -276,15 +293,26 @@ def maildir_messages(maildir: Path) -> list[Path]:
 
 @dataclass(slots=True)
 class Timings:
-    """Seconds each side spent sending, summed over the rounds, and what went out."""
+    """Seconds each side spent sending (wall clock, and this process's CPU), summed over
+    the rounds, and the sizes of what went out."""
 
     real: float = 0.0
     ceiling: float = 0.0
+    real_cpu: float = 0.0
+    ceiling_cpu: float = 0.0
+    real_sink_cpu: float = 0.0
+    ceiling_sink_cpu: float = 0.0
     sizes: list[int] = field(default_factory=list)
 
 
 async def run_rounds(
-    ws: Workspace, now: int, n: int, rounds: int, maildir: Path, profile: cProfile.Profile | None
+    ws: Workspace,
+    now: int,
+    n: int,
+    rounds: int,
+    maildir: Path,
+    sink_pid: int | None,
+    profile: cProfile.Profile | None,
 ) -> Timings:
     """Alternate the two sides, `rounds` times over n / rounds deliveries each, so a load
     spike from elsewhere on the machine lands on both rather than on one."""
@@ -298,11 +326,15 @@ async def run_rounds(
     for r in range(rounds):
         chunk = left // (rounds - r)
         left -= chunk
+        gc.collect()
         if profile is not None:
             profile.enable()
-        began = time.perf_counter()
+        sink_cpu = cpu_seconds(sink_pid)
+        began, cpu = time.perf_counter(), time.process_time()
         report = await outbox.send_due(now, limit=chunk, concurrency=settings.pool_size)
         out.real += time.perf_counter() - began
+        out.real_cpu += time.process_time() - cpu
+        out.real_sink_cpu += cpu_seconds(sink_pid) - sink_cpu
         if profile is not None:
             profile.disable()
         if report.sent != chunk or report.errors:
@@ -312,10 +344,13 @@ async def run_rounds(
             raise SystemExit(f"the sink stored {len(messages):,} messages, not {chunk:,}")
         out.sizes += [len(m) for m, _, _ in messages]
         gc.collect()
-        began = time.perf_counter()
+        sink_cpu = cpu_seconds(sink_pid)
+        began, cpu = time.perf_counter(), time.process_time()
         await send_raw(ceiling_mailer, messages, settings.pool_size)
         out.ceiling += time.perf_counter() - began
-        wire_messages(ws, maildir, seen)  # the ceiling's copies: not read again
+        out.ceiling_cpu += time.process_time() - cpu
+        out.ceiling_sink_cpu += cpu_seconds(sink_pid) - sink_cpu
+        seen.update(p.name for p in maildir_messages(maildir))  # the ceiling's copies
     await real_mailer.close()
     await ceiling_mailer.close()
     return out
@@ -366,6 +401,14 @@ async def send_raw(
         raise SystemExit(f"the ceiling did not send everything: {failed[:3]}")
 
 
+def load() -> str:
+    """The 1-minute load average, as text (empty where the system cannot say)."""
+    try:
+        return f"load average {os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "load average unknown"
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "BELOW GOAL"
 
@@ -403,40 +446,49 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(name)
         maildir = Path(mail) / "maildir"
         sink = sink_process if args.sink == "process" else sink_thread
-        with sink(maildir) as port:
+        with sink(maildir) as (port, sink_pid):
             began = time.perf_counter()
             ws, now = open_bench_workspace(tmp, n, args.seed, port)
             print(
                 f"queued {n:,} deliveries (ingest + engine) in {time.perf_counter() - began:.1f} s;"
                 f" sink: {args.sink} on 127.0.0.1:{port}, Maildir "
-                f"{'in memory' if in_memory else 'on disk'}"
+                f"{'in memory' if in_memory else 'on disk'}; {load()}"
             )
             gc.collect()
             gc.freeze()
             profile = cProfile.Profile() if args.profile else None
             rounds = max(1, min(args.rounds, n))
-            timings = asyncio.run(run_rounds(ws, now, n, rounds, maildir, profile))
+            timings = asyncio.run(run_rounds(ws, now, n, rounds, maildir, sink_pid, profile))
             # The sink answers 250 only once a message is stored: nothing is on its way.
             stored = len(maildir_messages(maildir))
             ws.store.close()
+            after = load()
 
     real_s, ceiling_s, sizes = timings.real, timings.ceiling, timings.sizes
     real_rate, ceiling_rate = n / real_s, n / ceiling_s
     ratio = real_rate / ceiling_rate
     print(
         f"messages: {sum(sizes) / len(sizes):,.0f} bytes on average "
-        f"({min(sizes):,}-{max(sizes):,}), 4 connections, rate limit {RATE_PER_SECOND:,}/s, "
+        f"({min(sizes):,}-{max(sizes):,}), {CONNECTIONS} connections, "
+        f"rate limit {RATE_PER_SECOND:,}/s, "
         f"{rounds} rounds of each side in turn"
     )
-    for label, rate, seconds in (
-        ("real path  Outbox.send_due", real_rate, real_s),
-        ("ceiling    SmtpMailer.send (raw bytes)", ceiling_rate, ceiling_s),
-    ):
-        print(f"{label:<40}{rate:>8,.0f} messages/s {seconds:7.2f} s")
+    t = timings
+    for label, rate, seconds, cpu, sink_cpu in (
+        ("real path  Outbox.send_due", real_rate, real_s, t.real_cpu, t.real_sink_cpu),
+        ("ceiling    SmtpMailer.send (raw bytes)", ceiling_rate, ceiling_s, t.ceiling_cpu,
+         t.ceiling_sink_cpu),
+    ):  # fmt: skip
+        sink_part = f", sink {sink_cpu / n * 1000:.2f}" if sink_pid is not None else ""
+        print(
+            f"{label:<40}{rate:>8,.0f} messages/s {seconds:7.2f} s"
+            f"   CPU ms/message: sender {cpu / n * 1000:.2f}{sink_part}"
+        )
     print(f"end to end {real_rate:,.0f} messages/s (goal {RATE_GOAL:,.0f})   "
           f"{verdict(real_rate >= RATE_GOAL)}")  # fmt: skip
     print(f"ratio      {ratio:.0%} of the ceiling (goal {RATIO_GOAL:.0%})   "
           f"{verdict(ratio >= RATIO_GOAL)}")  # fmt: skip
+    print(f"machine: {os.cpu_count()} CPUs, {after} at the end (other work slows both sides)")
     if stored != 2 * n:
         print(f"WARNING: the Maildir holds {stored:,} messages, not {2 * n:,}")
     else:

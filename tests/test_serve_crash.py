@@ -213,7 +213,9 @@ def test_sigkill_mid_send_then_restart_loses_nothing_and_duplicates_only_in_flig
     db = tmp_path / "nudge.db"
     shutil.copy(template_db, db)
     maildir = tmp_path / "maildir"
-    kill_at = int(PEOPLE * share)
+    # Off the 500-delivery batch boundaries, where a pass is still rendering and nothing
+    # is on the wire: the kill should land mid-send.
+    kill_at = int(PEOPLE * share) + 10
     with Sink(maildir) as sink:
         # 1. Serve until about `share` of the messages arrived, then SIGKILL.
         with serving(db, campaigns, sink.port, tmp_path / "first.log") as first:

@@ -80,6 +80,9 @@ def test_the_command_runs_until_ctrl_c(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("NUDGE_")},
+        # A shell running the suite in the background starts children with SIGINT
+        # ignored; Ctrl-C is what this test is about, so give it back its default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
     )
     try:
         assert proc.stdout is not None
