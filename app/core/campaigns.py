@@ -51,7 +51,13 @@ from pydantic import (
     model_validator,
 )
 
-from app.core.conditions import Condition, EventCondition, PropertyFilter, normalise
+from app.core.conditions import (
+    Condition,
+    EventCondition,
+    PropertyFilter,
+    normalise,
+    where_shorthand,
+)
 from app.core.schedule import parse_time_of_day, parse_weekdays
 from app.core.times import parse_duration
 
@@ -99,9 +105,7 @@ class EventTrigger(_Model):
     @field_validator("where", mode="before")
     @classmethod
     def _where(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return [{"property": k, "equals": v} for k, v in value.items()]
-        return value
+        return where_shorthand(value)
 
     def as_condition(self) -> EventCondition:
         """The trigger's event test as an event condition (used for matching)."""
@@ -215,9 +219,7 @@ class Goal(_Model):
     @field_validator("where", mode="before")
     @classmethod
     def _where(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return [{"property": k, "equals": v} for k, v in value.items()]
-        return value
+        return where_shorthand(value)
 
     @field_validator("within", mode="before")
     @classmethod

@@ -228,6 +228,15 @@ def _check_path(value: str) -> str:
     return value
 
 
+def _split_test(data: Any, path_key: str, subject: str) -> Any:
+    """YAML writes `{<path_key>: a.b, equals: x}`; the model holds the path and a `Test`."""
+    _check_one_operator(data, subject, path_key)
+    if isinstance(data, dict) and "test" not in data:
+        data = dict(data)
+        return {path_key: data.pop(path_key, None), "test": data}
+    return data
+
+
 class AttributeCondition(_Model):
     """A test on a person's attribute (`attribute: plan_type`, `equals: trial`)."""
 
@@ -237,11 +246,7 @@ class AttributeCondition(_Model):
     @model_validator(mode="before")
     @classmethod
     def _split(cls, data: Any) -> Any:
-        _check_one_operator(data, "an attribute condition", "attribute")
-        if isinstance(data, dict) and "test" not in data:
-            data = dict(data)
-            return {"attribute": data.pop("attribute", None), "test": data}
-        return data
+        return _split_test(data, "attribute", "an attribute condition")
 
     @field_validator("attribute")
     @classmethod
@@ -258,16 +263,19 @@ class PropertyFilter(_Model):
     @model_validator(mode="before")
     @classmethod
     def _split(cls, data: Any) -> Any:
-        _check_one_operator(data, "a property filter", "property")
-        if isinstance(data, dict) and "test" not in data:
-            data = dict(data)
-            return {"property": data.pop("property", None), "test": data}
-        return data
+        return _split_test(data, "property", "a property filter")
 
     @field_validator("property")
     @classmethod
     def _path(cls, value: str) -> str:
         return _check_path(value)
+
+
+def where_shorthand(value: Any) -> Any:
+    """Property filters may be written as a mapping `{path: value}`: equals on each."""
+    if isinstance(value, dict):
+        return [{"property": key, "equals": item} for key, item in value.items()]
+    return value
 
 
 class _EventFields(_Model):
@@ -281,10 +289,7 @@ class _EventFields(_Model):
     @field_validator("where", mode="before")
     @classmethod
     def _where_shorthand(cls, value: Any) -> Any:
-        # Shorthand: a mapping {path: value} means equals on each.
-        if isinstance(value, dict):
-            return [{"property": key, "equals": item} for key, item in value.items()]
-        return value
+        return where_shorthand(value)
 
     @field_validator("within", mode="before")
     @classmethod
