@@ -11,9 +11,9 @@ default it runs as a subprocess (`nudge sink --port 0`), as it would beside `nud
 and on a core of its own; `--sink thread` runs it in this process instead, sharing the
 GIL with the sender. The Maildir is in memory (a temporary folder on /dev/shm, when there
 is one) unless `--maildir-on disk`: Python's `mailbox.Maildir.add` fsyncs every message
-on the sink's event loop, which on a slow virtual disk caps the sink itself (both sides)
-at about 150-200 messages/s, and the sink is not what is measured. The database is on
-disk either way. Then, in the same run:
+on the sink's event loop, which on a busy virtual disk has capped the sink itself (so
+both sides) at 150-200 messages/s, and the sink is not what is measured. The database
+is on disk either way. Then, in the same run:
 
 * real: `Outbox.send_due(now, limit=N / rounds, concurrency=4)` with an `SmtpMailer`
   (pool of 4, rate limit 100,000/s): checks, render, build, `sending` written, send,

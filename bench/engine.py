@@ -41,7 +41,7 @@ Then, in the same process:
     out of it. Goal: engine on at 25% or more of ingest alone. The outcome
     fingerprint (a digest of every journey, delivery and decision) is the same for two
     runs with the same arguments: a speed-up that changes behaviour shows there.
-(b) advance: a third fresh workspace with one campaign (`signed_up`: send, delay 1d,
+(b) advance: a workspace of its own (fresh database) with one campaign (`signed_up`: send, delay 1d,
     send, delay 2d, send); `--due` people sign up through the ingest path (untimed),
     then one `advance` to just past the delay is timed: `report.steps / seconds`, where
     each journey reaches two steps (the send, then the next delay). Goal: 20,000 journey
@@ -371,7 +371,7 @@ def open_bench_workspace(
 
 @dataclass(slots=True)
 class Ticks:
-    """The scheduler's work between engine batches."""
+    """The scheduler's work between engine batches (see `TICK_EVERY`)."""
 
     count: int = 0
     seconds: float = 0.0
@@ -381,6 +381,7 @@ class Ticks:
 
 
 def check(report: Any) -> None:
+    """Stop the run when ingest refused anything: both sides must store every operation."""
     if report.rejected or report.skipped:
         raise SystemExit(f"ingest refused operations: {(report.rejected + report.skipped)[:3]}")
 

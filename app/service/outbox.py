@@ -135,49 +135,45 @@ class Outbox:
                 is sent in this pass and the rest stays as it was.
         """
         report = SendReport()
-        ready: list[_Ready] = []
         # Sends planned in this pass per person: the message limit counts them too.
         planned: dict[int, list[int]] = {}
         if only is not None:
             delivery = self.store.deliveries.get(only)
-            with self.store.transaction():
-                item = (
-                    self._prepare(delivery, now, report, False, planned, to_override)
-                    if delivery
-                    else None
-                )
-            if item is not None:
-                ready.append(item)
-            return await self._send_all(ready, now, concurrency, report, None)
+            work = [(delivery, False)] if delivery is not None else []
+            return await self._pipeline(work, now, 1, report, None, planned, to_override)
         with self.store.transaction():
-            for delivery in self.store.deliveries.in_state("sending", limit):
-                if delivery.id in self._in_flight:
-                    continue
-                # Left in `sending` by a sender that died: SMTP may or may not have taken
-                # it. Resend with the same Message-ID, and say so.
-                item = self._prepare(delivery, now, report, True, planned)
-                if item is not None:
-                    ready.append(item)
-            for delivery in self.store.deliveries.due(now, limit):
-                item = self._prepare(delivery, now, report, False, planned)
-                if item is not None:
-                    ready.append(item)
-        return await self._send_all(ready, now, concurrency, report, keep_sending)
+            # Left in `sending` by a sender that died: SMTP may or may not have taken
+            # them. They are resent with the same Message-ID, and the log says so.
+            stale = [
+                (d, True)
+                for d in self.store.deliveries.in_state("sending", limit)
+                if d.id not in self._in_flight
+            ]
+            due = [(d, False) for d in self.store.deliveries.due(now, limit)]
+        return await self._pipeline(stale + due, now, concurrency, report, keep_sending, planned)
 
-    async def _send_all(
+    async def _pipeline(
         self,
-        ready: list[_Ready],
+        work: list[tuple[Delivery, bool]],
         now: int,
         concurrency: int,
         report: SendReport,
         keep_sending: Callable[[], bool] | None,
+        planned: dict[int, list[int]],
+        to_override: str | None = None,
     ) -> SendReport:
-        if not ready:
+        """Prepare, mark, send and settle each delivery, `concurrency` at a time.
+
+        Each one is prepared just before its own send, so building the next message
+        overlaps the mail server's work on the previous ones (building a message costs
+        about as much as the server's side of sending it).
+        """
+        if not work:
             return report
         gate = asyncio.Semaphore(max(1, concurrency))
         stopped = False
 
-        async def one(item: _Ready) -> None:
+        async def one(delivery: Delivery, resend: bool) -> None:
             nonlocal stopped
             async with gate:
                 if stopped:
@@ -187,7 +183,8 @@ class Outbox:
                         stopped = True
                         report.errors.append("lost the scheduler lease; stopped sending")
                         return
-                    if not self._mark_sending(item, now, report):
+                    item = self._prepare(delivery, now, report, resend, planned, to_override)
+                    if item is None or not self._mark_sending(item, now, report):
                         return
                 try:
                     outcome = await self.mailer.send(item.message, item.sender, item.recipients)
@@ -197,7 +194,7 @@ class Outbox:
                 with self.store.transaction():
                     self._settle(item.delivery, outcome, now, report)
 
-        await asyncio.gather(*(one(item) for item in ready))
+        await asyncio.gather(*(one(delivery, resend) for delivery, resend in work))
         return report
 
     def _mark_sending(self, item: _Ready, now: int, report: SendReport) -> bool:
