@@ -52,9 +52,12 @@ async def _serve(settings: Settings, once: bool) -> None:
         lease_ms=int(settings.lease_seconds * 1000),
     )
     if once:
-        report = await scheduler.tick()
-        _echo_tick(report)
-        await outbox.mailer.close()
+        try:
+            report = await scheduler.tick()
+            _echo_tick(report)
+        finally:
+            scheduler.release()
+            await outbox.mailer.close()
         return
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -97,7 +100,16 @@ async def _serve(settings: Settings, once: bool) -> None:
                     f"{settings.watch_folder}"
                 )
 
+    waiting = False
+
     def on_tick(report: TickReport) -> None:
+        nonlocal waiting
+        if not report.holder:
+            if not waiting:
+                _echo_tick(report)  # once: another process sends until its lease lapses
+            waiting = True
+            return
+        waiting = False
         if report.queued or report.sending.handled or report.errors:
             _echo_tick(report)
 
@@ -233,7 +245,7 @@ def send_test(
         finally:
             await outbox.mailer.close()
         click.echo(
-            f"test delivery {d.id}: {d.state} to {d.to_address}"
+            f"test delivery {d.id}: {d.state} to {d.to_address or '(no address)'}"
             + (f" ({d.reason})" if d.reason else "")
         )
 

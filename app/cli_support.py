@@ -46,6 +46,10 @@ class NudgeGroup(click.Group):
             raise
         except KeyboardInterrupt:
             raise click.Abort() from None
+        except BrokenPipeError:
+            # Output piped into `head` and closed early: not an error for the operator.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the process is ending)
+            raise click.exceptions.Exit(0) from None
         except Exception as exc:
             if os.environ.get("NUDGE_DEBUG"):
                 raise

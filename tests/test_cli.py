@@ -27,6 +27,8 @@ LOG = [
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # No nudge.toml or NUDGE_* from the developer's shell leaks into these tests.
     monkeypatch.chdir(tmp_path)
+    # The default campaigns folder; commands that ingest refuse to run without one.
+    (tmp_path / "campaigns").mkdir()
     for name in list(__import__("os").environ):
         if name.startswith("NUDGE_"):
             monkeypatch.delenv(name)
@@ -141,7 +143,7 @@ condition:
 
 
 def test_segments_commands(tmp_path: Path) -> None:
-    (tmp_path / "campaigns" / "segments").mkdir(parents=True)
+    (tmp_path / "campaigns" / "segments").mkdir(parents=True, exist_ok=True)
     (tmp_path / "campaigns" / "segments" / "trials.yaml").write_text(SEGMENT)
     log = write_log(tmp_path / "log.jsonl", LOG)
     assert run("ingest", str(log), "--db", "n.db").exit_code == 0
@@ -161,10 +163,18 @@ def test_segments_commands(tmp_path: Path) -> None:
 
 
 def test_bad_segment_file_warns_and_the_command_still_runs(tmp_path: Path) -> None:
-    (tmp_path / "campaigns" / "segments").mkdir(parents=True)
+    (tmp_path / "campaigns" / "segments").mkdir(parents=True, exist_ok=True)
     (tmp_path / "campaigns" / "segments" / "bad.yaml").write_text(
         "id: bad\nname: B\ncondition: {foo: 1}\n"
     )
     result = CliRunner().invoke(cli, ["segments", "list", "--db", "n.db"])
     assert result.exit_code == 0
     assert "warning: campaigns/segments/bad.yaml:3: condition: not a condition" in result.output
+
+
+def test_ingest_without_a_campaigns_folder_is_refused(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "log.jsonl", LOG)
+    result = CliRunner().invoke(cli, ["ingest", str(log), "--db", "n.db", "--campaigns", "nope"])
+    assert result.exit_code == 1
+    assert "campaigns folder nope does not exist" in result.output
+    assert json.loads(run("stats", "--json", "--db", "n.db").output)["events"] == 0

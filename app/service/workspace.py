@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from app.config import Settings
 from app.core.clock import Clock, SystemClock
+from app.core.errors import ConfigError
 from app.core.times import HOUR_MS
 from app.core.yamlload import DefinitionError
 from app.service.definitions import Definitions, load_definitions
@@ -102,6 +103,13 @@ def open_workspace(settings: Settings, clock: Clock | None = None) -> Workspace:
         ConfigError: when the database cannot be opened.
     """
     clock = clock or SystemClock()
+    if not settings.campaigns.is_dir():
+        # Running without the definitions would silently forget every segment and
+        # start no campaign: refuse instead.
+        raise ConfigError(
+            f"campaigns folder {settings.campaigns} does not exist "
+            "(run where it is, or pass --campaigns DIR)"
+        )
     store = Store.open(settings.database)
     found = load_definitions(settings.campaigns)
     keeper = SegmentKeeper(store, found.segments.segments, found.segments.files)
