@@ -49,6 +49,10 @@ def ingest(files: tuple[str, ...], as_json: bool, settings: Settings) -> None:
     """
     from app.service.logfiles import IngestSummary, ingest_lines, open_lines
 
+    missing = [p for p in files if p != "-" and not Path(p).is_file()]
+    if missing:
+        # Checked before anything is applied, so a typo in the last name costs nothing.
+        raise click.ClickException(f"cannot read {missing[0]}: no such file")
     ingestor = open_cli_workspace(settings).ingestor
     summary = IngestSummary()
     for path in files:

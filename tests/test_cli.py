@@ -178,3 +178,11 @@ def test_ingest_without_a_campaigns_folder_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "campaigns folder nope does not exist" in result.output
     assert json.loads(run("stats", "--json", "--db", "n.db").output)["events"] == 0
+
+
+def test_a_missing_file_among_several_applies_none(tmp_path: Path) -> None:
+    good = write_log(tmp_path / "good.jsonl", LOG)
+    result = CliRunner().invoke(cli, ["ingest", str(good), "missing.jsonl", "--db", "n.db"])
+    assert result.exit_code == 1
+    assert result.output == "Error: cannot read missing.jsonl: no such file\n"
+    assert json.loads(run("stats", "--json", "--db", "n.db").output)["events"] == 0
