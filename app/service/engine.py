@@ -6,6 +6,9 @@ scheduler's (or the simulator's virtual) now. A journey's own time is the instan
 step became due, not the instant a tick noticed it, so results do not depend on how
 often `advance` runs.
 
+A journey enters when its trigger is processed (Customer.io): live, that is the batch's
+received time; in a replay it is the event's own time on the virtual clock.
+
 Every decision is a row in the activity log (invariant 5): `journey.entered`,
 `step.reached`, `step.skipped` (with its reason), `branch.taken`, `message.queued`,
 `message.skipped`, `wait.met`, `wait.timed_out`, `goal.converted`,
