@@ -3,8 +3,8 @@
 One `build_message` call gives a `multipart/alternative` message (text, then HTML, as
 RFC 2046 §5.1.4 orders them: the preferred part last) with the headers Nudge promises:
 
-- `Subject`, `From`, `To`, `Reply-To`: non-ASCII text is encoded per RFC 2047 by the
-  `email` package; nothing taken from data ever starts a header line: subjects and
+- `Subject`, `From`, `To`, `Reply-To`: non-ASCII text is encoded per RFC 2047 (with
+  `email.header.Header`); nothing taken from data ever starts a header line: subjects and
   display names are flattened to one line, and an address that is not exactly one
   well-formed address is refused (`InvalidAddress`), never repaired.
 - `Date` (RFC 5322 §3.3) from a parameter: nothing here reads the clock.
@@ -21,14 +21,17 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.header import Header
 from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
-from email.policy import SMTP, Policy
+from email.policy import SMTP, Compat32, Policy
 from email.utils import format_datetime
 from typing import Any
 
@@ -107,13 +110,34 @@ class _HeaderClasses(HeaderRegistry):
         return cls
 
 
-#: The policy messages are built with: `email.policy.SMTP` (CRLF line ends, 78-character
-#: folding) with `cte_type="7bit"`, so bodies that are not 7-bit clean are sent
-#: quoted-printable or base64 (whichever the package finds shorter) and the message
-#: needs no 8BITMIME from the server (RFC 6152); plus the two header fixes above.
+#: The policy addresses are parsed with: `email.policy.SMTP` (CRLF line ends,
+#: 78-character folding) with `cte_type="7bit"`, plus the two header fixes above.
+#: Messages are built with `_WIRE` instead (see `_WirePolicy`).
 POLICY = SMTP.clone(cte_type="7bit", header_factory=_HeaderClasses())
 
 _parse_header = POLICY.header_factory
+
+
+class _WirePolicy(Compat32):
+    """The policy messages are built with: header values are stored already encoded.
+
+    `build_message` encodes every header itself (RFC 2047 encoded-words for non-ASCII
+    text, via `email.header.Header`) and folds it with LF + space; this policy only
+    writes `Name: value` with its line ends (CRLF). That skips the
+    `email.headerregistry` parse of every value, the most expensive step of building a
+    message with the modern API (about half of its cost). Bodies are likewise stored
+    encoded (7bit, quoted-printable or base64), so the message is 7-bit clean and
+    needs no 8BITMIME from the server (RFC 6152).
+    """
+
+    def fold(self, name: str, value: Any) -> str:
+        return f"{name}: {value}".replace("\n", self.linesep) + self.linesep
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        return self.fold(name, value).encode("ascii")
+
+
+_WIRE = _WirePolicy(linesep="\r\n", max_line_length=78, mangle_from_=False)
 
 
 # -- addresses ----------------------------------------------------------------------------
@@ -186,6 +210,13 @@ def parse_address(value: str | Address) -> Address:
         return address(value.display_name, value.addr_spec)
     if not isinstance(value, str) or not value.strip():
         raise InvalidAddress(f"missing email address ({_shown(value)})")
+    return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(value: str) -> Address:
+    # Cached: the same From / Reply-To recurs for a whole campaign, and the parser costs
+    # about 0.1 ms a go. `Address` is immutable; a refused value raises, never cached.
     try:
         header = _parse_header("to", one_line(value))
     except Exception:  # the stdlib parser raises IndexError on some inputs ("eve@")
@@ -355,6 +386,77 @@ def _boundary(key: str, parts: tuple[str, ...]) -> str:
     return boundary
 
 
+_LINE = 78  # RFC 5322 §2.1.1: lines SHOULD be at most 78 characters
+
+
+def _unstructured(name: str, value: str) -> str:
+    """An unstructured header value (one line, `one_line`), encoded and folded."""
+    room = _LINE - len(name) - 2
+    if value.isascii() and "=?" not in value:
+        if len(value) <= room:
+            return value
+        if max(map(len, value.split(" "))) <= room:
+            # Folded at spaces only: unfolding (RFC 5322 §2.2.3) gives the value back.
+            return Header(value, header_name=name).encode(
+                splitchars=" ", maxlinelen=_LINE, linesep="\n"
+            )
+    # RFC 2047 encoded-words, split to fit the line: non-ASCII text, text that would
+    # otherwise read as an encoded-word, or a word too long for a line.
+    return Header(value, "utf-8", header_name=name).encode(maxlinelen=_LINE, linesep="\n")
+
+
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+
+
+def _mailbox(name: str, found: Address) -> str:
+    """`Name <local@domain>` (RFC 5322 §3.4), the display name quoted or RFC 2047-encoded."""
+    spec = found.addr_spec  # ASCII: a dot-atom local part, an IDNA domain
+    shown = found.display_name
+    if not shown:
+        return spec
+    if shown.isascii() and "=?" not in shown:
+        if _SPECIALS.search(shown):
+            shown = '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        value = f"{shown} <{spec}>"
+        if len(value) <= _LINE - len(name) - 2:
+            return value
+        if max(map(len, value.split(" "))) <= _LINE - len(name) - 2:
+            # Folded at spaces only (FWS, RFC 5322 §3.2.2 and §3.2.4).
+            return Header(value, header_name=name).encode(
+                splitchars=" ", maxlinelen=_LINE, linesep="\n"
+            )
+        shown = found.display_name  # a word too long for a line: encoded-words, which fold
+    header = Header(header_name=name)
+    header.append(shown, "utf-8")
+    header.append(f"<{spec}>", "us-ascii")
+    return header.encode(maxlinelen=_LINE, linesep="\n")
+
+
+def _text_part(subtype: str, content: str) -> EmailMessage:
+    """A `text/<subtype>` part in UTF-8, 7-bit clean: 7bit, quoted-printable or base64.
+
+    Line breaks become LF here (CRLF on the wire); text that is ASCII with short lines
+    stays as is (7bit), anything else goes quoted-printable or base64, whichever is
+    shorter (RFC 2045 §6: both keep lines within 76 characters).
+    """
+    lines = content.encode("utf-8").splitlines()
+    body = b"\n".join(lines) + b"\n"
+    if body.isascii() and max(map(len, lines), default=0) <= _LINE:
+        cte, payload = "7bit", body
+    else:
+        qp = binascii.b2a_qp(body, istext=True)
+        # Base64 text carries its line breaks encoded: CRLF, the canonical form (RFC 2045
+        # §6.8, RFC 2046 §4.1.1).
+        b64 = binascii.b2a_base64(b"\r\n".join(lines) + b"\r\n", newline=False)
+        b64 = b"\n".join(b64[i : i + 76] for i in range(0, len(b64), 76)) + b"\n"
+        cte, payload = ("quoted-printable", qp) if len(qp) <= len(b64) else ("base64", b64)
+    part = EmailMessage(policy=_WIRE)
+    part.set_raw("Content-Type", f'text/{subtype}; charset="utf-8"')
+    part.set_raw("Content-Transfer-Encoding", cte)
+    part.set_payload(payload.decode("ascii"))
+    return part
+
+
 def build_message(
     *,
     subject: str,
@@ -392,7 +494,8 @@ def build_message(
             domain)`.
 
     Returns:
-        The message, with `POLICY`; `msg.as_bytes()` gives the wire form (CRLF).
+        The message, headers and bodies stored encoded (`_WirePolicy`); `msg.as_bytes()`
+        gives the wire form (CRLF).
 
     Raises:
         InvalidAddress: for a From, To, Reply-To or mailto that is not one valid address.
@@ -405,23 +508,27 @@ def build_message(
     answer_to = None if reply_to is None else parse_address(reply_to)
     list_unsubscribe, one_click = _list_unsubscribe(unsubscribe_url, unsubscribe_mailto)
     sent_at = datetime.fromtimestamp(date_ms // 1000, tz=UTC)
+    boundary = _boundary(delivery_key, (text, html))
 
-    msg = EmailMessage(policy=POLICY)
-    msg["Subject"] = one_line(subject)
-    msg["From"] = sender
-    msg["To"] = recipient
+    msg = EmailMessage(policy=_WIRE)
+    msg.set_raw("Subject", _unstructured("Subject", one_line(subject)))
+    msg.set_raw("From", _mailbox("From", sender))
+    msg.set_raw("To", _mailbox("To", recipient))
     if answer_to is not None:
-        msg["Reply-To"] = answer_to
-    msg["Date"] = format_datetime(sent_at)
-    msg["Message-ID"] = message_id or message_id_for(
-        delivery_key, message_id_domain or sender.domain
+        msg.set_raw("Reply-To", _mailbox("Reply-To", answer_to))
+    msg.set_raw("Date", format_datetime(sent_at))
+    msg.set_raw(
+        "Message-ID",
+        message_id or message_id_for(delivery_key, message_id_domain or sender.domain),
     )
     if list_unsubscribe is not None:
-        msg["List-Unsubscribe"] = list_unsubscribe
+        # Folded between items only, never inside one (see `_UriListHeader`); the first
+        # stays on the header line. URIs hold no `<` or `>` (checked above).
+        msg.set_raw("List-Unsubscribe", list_unsubscribe.replace(">, <", ">,\n <"))
         if one_click:
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["X-Nudge-Delivery"] = one_line(delivery_key)
-    msg.set_content(text)
-    msg.make_alternative(boundary=_boundary(delivery_key, (text, html)))
-    msg.add_alternative(html, subtype="html")
+            msg.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+    msg.set_raw("X-Nudge-Delivery", _unstructured("X-Nudge-Delivery", one_line(delivery_key)))
+    msg.set_raw("MIME-Version", "1.0")
+    msg.set_raw("Content-Type", f'multipart/alternative;\n boundary="{boundary}"')
+    msg.set_payload([_text_part("plain", text), _text_part("html", html)])
     return msg
