@@ -69,9 +69,18 @@ def expected_key(n: int) -> str:
     return f"blast/{n + 1}/hello"
 
 
-def expected_message_id(n: int) -> str:
-    # From is settings' default `Nudge <nudge@example.com>`: the domain is example.com.
-    return message_id_for(expected_key(n), "example.com")
+def expected_message_id(n: int, workspace: str) -> str:
+    # From is settings' default `Nudge <nudge@example.com>`: the domain is example.com;
+    # the key is prefixed by the database's own workspace id.
+    return message_id_for(f"{workspace}/{expected_key(n)}", "example.com")
+
+
+def workspace_of(db: Path) -> str:
+    store = Store.open(db)
+    workspace = store.kv.get("workspace_id")
+    store.close()
+    assert workspace
+    return workspace
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +265,8 @@ def test_sigkill_mid_send_then_restart_loses_nothing_and_duplicates_only_in_flig
         f"{len(duplicates)} sent twice"
     )
     # Every delivery reached the sink, with the Message-ID of its key...
-    expected = {expected_message_id(n) for n in range(PEOPLE)}
+    workspace = workspace_of(db)
+    expected = {expected_message_id(n, workspace) for n in range(PEOPLE)}
     assert set(by_id) == expected
     # ...once, except the ambiguous ones that were on the wire at the kill (same id).
     assert max(by_id.values()) <= 2
@@ -265,7 +275,7 @@ def test_sigkill_mid_send_then_restart_loses_nothing_and_duplicates_only_in_flig
     for mid, key, to, subject in messages:
         n = int(key.split("/")[1]) - 1
         assert (mid, key, to, subject) == (
-            expected_message_id(n),
+            expected_message_id(n, workspace),
             expected_key(n),
             f"p{n:04d}@example.com",
             f"Hello P{n}",
@@ -316,6 +326,7 @@ def test_two_schedulers_on_one_database_never_send_twice(
     assert "sent" in other_output  # the second one did send after the takeover
     messages = maildir_messages(maildir)
     by_id = Counter(mid for mid, _, _, _ in messages)
-    assert set(by_id) == {expected_message_id(n) for n in range(PEOPLE)}
+    workspace = workspace_of(db)
+    assert set(by_id) == {expected_message_id(n, workspace) for n in range(PEOPLE)}
     assert max(by_id.values()) == 1, [mid for mid, c in by_id.items() if c > 1]
     assert len(messages) == PEOPLE

@@ -103,6 +103,7 @@ class Outbox:
         self._renderers: dict[str, tuple[str, Renderer]] = {}
         self.settings = settings
         self.mailer = mailer
+        self.workspace_id = store.kv.get("workspace_id") or ""
         self.secret = self._secret()
         # Deliveries this process put in `sending` and has not finished: any other row
         # in `sending` was left by a sender that stopped mid-way.
@@ -333,7 +334,11 @@ class Outbox:
         sender = _parse_from(addresses.from_)
         recipient = parse_address(addresses.to)
         domain = sender.domain or "nudge.local"
-        delivery.message_id = delivery.message_id or message_id_for(delivery.key, domain)
+        # RFC 5322: globally unique. The key is unique in this database; the database's
+        # own id makes it unique across databases too.
+        delivery.message_id = delivery.message_id or message_id_for(
+            f"{self.workspace_id}/{delivery.key}", domain
+        )
         message = build_message(
             from_address=sender,
             to_address=recipient,

@@ -189,3 +189,12 @@ def m004_outbox_and_lease(db: sqlite_utils.Database) -> None:
     ]
     for sql in statements:
         db.execute(sql)
+
+
+@MIGRATIONS()
+def m005_workspace_id(db: sqlite_utils.Database) -> None:
+    """A random id per database: Message-IDs mix it in, so two databases (a staging copy,
+    a second workspace) never give two different messages the same Message-ID."""
+    db.execute(
+        "INSERT OR IGNORE INTO kv (name, value) VALUES ('workspace_id', lower(hex(randomblob(8))))"
+    )

@@ -16,7 +16,7 @@ wait up to 36 h for project_created; then celebrate or guide):
 - Lee (u-1004) never signs up; the last line repeats Sam's sign-up id (a duplicate).
 
 Journeys are numbered in entry order (Maria 1, Sam 2, Jun 3), so the delivery keys are
-`welcome/<journey>/<step>` and the Message-IDs `message_id_for(key, "example.com")`
+`welcome/<journey>/<step>` and the Message-IDs `message_id_for(f"{workspace}/{key}", "example.com")`
 (From is settings' `Nudge <nudge@example.com>`).
 """
 
@@ -101,8 +101,10 @@ async def test_sample_log_over_real_smtp(tmp_path: Path) -> None:
         (str(m["X-Nudge-Delivery"]), str(m["To"]), str(m["Subject"]), str(m["Message-ID"]))
         for m in messages
     )
+    workspace = ws.store.kv.get("workspace_id")
     want = sorted(
-        (key, to, subject, message_id_for(key, "example.com")) for key, to, subject, _ in EXPECTED
+        (key, to, subject, message_id_for(f"{workspace}/{key}", "example.com"))
+        for key, to, subject, _ in EXPECTED
     )
     assert got == want
 
@@ -113,7 +115,7 @@ async def test_sample_log_over_real_smtp(tmp_path: Path) -> None:
         d = rows[key]
         assert (d.state, d.sent_at, d.attempts) == ("sent", utc(sent_at), 1), key
         assert (d.to_address, d.rendered_subject) == (to, subject)
-        assert d.message_id == message_id_for(key, "example.com")
+        assert d.message_id == message_id_for(f"{workspace}/{key}", "example.com")
 
     # What a mail client sees: text then HTML, the person's data, a working
     # one-click unsubscribe link for that delivery.

@@ -471,7 +471,8 @@ async def test_a_row_left_in_sending_is_resent_with_the_same_message_id(tmp_path
         d = r.delivery("onboard/1/hello")
         assert (d.state, d.attempts, d.sent_at) == ("sent", 2, T + SECOND)
         ids = [str(m["Message-ID"]) for m in r.messages()]
-        assert ids == [message_id_for("onboard/1/hello", "example.com")] * 2
+        workspace = r.ws.store.kv.get("workspace_id")
+        assert ids == [message_id_for(f"{workspace}/onboard/1/hello", "example.com")] * 2
         assert [(at, detail["attempt"]) for at, detail in r.activity("message.resending")] == [
             (T + SECOND, 2)
         ]
