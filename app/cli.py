@@ -167,7 +167,10 @@ def watch(directory: Path, once: bool, settings: Settings) -> None:
     workspace = open_cli_workspace(settings)
     folder = WatchFolder(workspace.ingestor, workspace.store, directory, workspace.clock)
     if once:
-        echo_summary(folder.catch_up(), as_json=False)
+        summary = folder.catch_up()
+        echo_summary(summary, as_json=False)
+        if summary.rejected:
+            raise SystemExit(1)
         return
     click.echo(f"watching {directory} (Ctrl-C to stop)")
     try:

@@ -139,13 +139,25 @@ def _echo_tick(report: object) -> None:
         click.echo(f"  error: {error}", err=True)
 
 
+STATES = (
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+    "bounced",
+    "suppressed",
+    "limited",
+    "undeliverable",
+)
+
+
 @click.group(cls=NudgeGroup)
 def deliveries() -> None:
     """The outbox: what was sent, what waits, and why."""
 
 
 @deliveries.command(name="list")
-@click.option("--state", help="Only this state (queued, sending, sent, failed, bounced, ...).")
+@click.option("--state", type=click.Choice(STATES), help="Only deliveries in this state.")
 @click.option("--campaign", help="Only this campaign.")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON lines.")
@@ -178,7 +190,7 @@ def deliveries_list(
             when = format_instant(d.sent_at or d.created_at)
             click.echo(
                 f"{d.id:>7}  {d.state:<13} {when}  {d.campaign_id}/{d.step_id}  "
-                f"{d.to_address or '-'}  {d.reason or ''}".rstrip()
+                f"{d.to_address or '-'}  {'(test) ' if d.test else ''}{d.reason or ''}".rstrip()
             )
 
 
@@ -203,6 +215,8 @@ def deliveries_show(key: str, settings: Settings) -> None:
         ("Queued", format_instant(d.created_at)),
         ("Sent", format_instant(d.sent_at) if d.sent_at else "-"),
     ]
+    if d.state in ("queued", "limited") and d.next_attempt_at is not None:
+        rows.insert(4, ("Next try", format_instant(d.next_attempt_at)))
     for name, value in rows:
         click.echo(f"{name + ':':<12} {value}")
     click.echo("\n--- text ---")

@@ -186,3 +186,13 @@ def test_a_missing_file_among_several_applies_none(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output == "Error: cannot read missing.jsonl: no such file\n"
     assert json.loads(run("stats", "--json", "--db", "n.db").output)["events"] == 0
+
+
+def test_watch_once_exits_1_when_a_line_was_rejected(tmp_path: Path) -> None:
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    write_log(folder / "a.jsonl", [LOG[1], "{oops"])
+    result = CliRunner().invoke(cli, ["watch", str(folder), "--once", "--db", "n.db"])
+    assert result.exit_code == 1
+    assert "a.jsonl:2: not JSON" in result.output
+    assert json.loads(run("stats", "--json", "--db", "n.db").output)["events"] == 1

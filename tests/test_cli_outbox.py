@@ -221,3 +221,21 @@ def test_send_test_renders_with_the_persons_data_and_sends_now(
     nobody = run("send-test", "onboard", "hello", "zed", "--db", db, "--campaigns", folder)
     assert (nobody.exit_code, nobody.output) == (1, "Error: no person with id or email 'zed'\n")
     assert sink.stored == 2
+
+
+def test_deliveries_list_rejects_an_unknown_state(workspace_files: tuple[Path, Path]) -> None:
+    db, _ = workspace_files
+    result = CliRunner().invoke(cli, ["deliveries", "list", "--state", "bogus", "--db", str(db)])
+    assert result.exit_code == 2
+    assert "Invalid value for '--state'" in result.output
+
+
+def test_deliveries_show_says_when_a_queued_one_is_tried_next(
+    workspace_files: tuple[Path, Path],
+) -> None:
+    db, folder = workspace_files
+    # Retrying the failed delivery queues it again, due at the retry time.
+    assert run("deliveries", "retry", "2", "--db", db, "--campaigns", folder).exit_code == 0
+    lines = run("deliveries", "show", "2", "--db", db).output.splitlines()
+    assert lines[1] == "State:       queued"
+    assert lines[4].startswith("Next try:    ")
