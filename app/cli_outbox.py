@@ -104,6 +104,10 @@ async def _serve(settings: Settings, once: bool) -> None:
 
     def on_tick(report: TickReport) -> None:
         nonlocal waiting
+        if report.errors and not report.holder:
+            for error in report.errors:
+                click.echo(f"{format_instant(report.at)}  tick failed: {error}", err=True)
+            return
         if not report.holder:
             if not waiting:
                 _echo_tick(report)  # once: another process sends until its lease lapses

@@ -143,7 +143,14 @@ class Scheduler:
             while not stop.is_set():
                 if before_tick is not None:
                     before_tick()
-                report = await self.tick()
+                try:
+                    report = await self.tick()
+                except Exception as exc:  # a daemon outlives one bad tick
+                    # E.g. the database stayed locked past the busy timeout: every change
+                    # of the tick was one transaction, so nothing is half-done; try again.
+                    report = TickReport(
+                        self.clock.now_ms(), errors=[f"{type(exc).__name__}: {exc}"]
+                    )
                 if on_tick is not None:
                     on_tick(report)
                 busy = report.sending.handled >= self.batch

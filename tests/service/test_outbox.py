@@ -9,7 +9,9 @@ are numbered in sign-up order.
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
+import sqlite3
 import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -476,3 +478,26 @@ async def test_a_row_left_in_sending_is_resent_with_the_same_message_id(tmp_path
         assert [(at, detail["attempt"]) for at, detail in r.activity("message.resending")] == [
             (T + SECOND, 2)
         ]
+
+
+async def test_a_failing_tick_is_reported_and_the_scheduler_goes_on(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        scheduler = Scheduler(r.ws, r.outbox, r.ws.clock)
+        calls = 0
+        real_tick = scheduler.tick
+
+        async def flaky_tick(now: int | None = None) -> TickReport:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise sqlite3.OperationalError("database is locked")
+            stop.set()
+            return await real_tick(now)
+
+        scheduler.tick = flaky_tick  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        reports: list[TickReport] = []
+        await scheduler.run(stop, 0.0, reports.append)
+        assert calls == 2
+        assert reports[0].errors == ["OperationalError: database is locked"]
+        assert reports[1].holder and reports[1].errors == []
