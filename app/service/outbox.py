@@ -123,6 +123,7 @@ class Outbox:
         only: int | None = None,
         to_override: str | None = None,
         keep_sending: Callable[[], bool] | None = None,
+        resend_stale: bool = True,
     ) -> SendReport:
         """Prepare, send and settle up to `limit` due deliveries at `now` (ms UTC), at
         most `concurrency` on the wire at once.
@@ -134,6 +135,8 @@ class Outbox:
                 `sending`) whether this process may still send, e.g. whether it still
                 holds the scheduler lease (renewing it); once it says no, nothing more
                 is sent in this pass and the rest stays as it was.
+            resend_stale: also resend rows another sender left in `sending` (the
+                scheduler allows it once it has held the lease for a lease period).
         """
         report = SendReport()
         # Sends planned in this pass per person: the message limit counts them too.
@@ -147,7 +150,7 @@ class Outbox:
             # them. They are resent with the same Message-ID, and the log says so.
             stale = [
                 (d, True)
-                for d in self.store.deliveries.in_state("sending", limit)
+                for d in (self.store.deliveries.in_state("sending", limit) if resend_stale else [])
                 if d.id not in self._in_flight
             ]
             due = [(d, False) for d in self.store.deliveries.due(now, limit)]
@@ -194,6 +197,11 @@ class Outbox:
                     report.errors.append(f"delivery {item.delivery.id}: {outcome.response}")
                 with self.store.transaction():
                     self._settle(item.delivery, outcome, now, report)
+                    # Renew on every answer too, so that slow answers alone never let
+                    # the lease lapse while messages are on the wire.
+                    if keep_sending is not None and not stopped and not keep_sending():
+                        stopped = True
+                        report.errors.append("lost the scheduler lease; stopped sending")
 
         await asyncio.gather(*(one(delivery, resend) for delivery, resend in work))
         return report

@@ -84,6 +84,8 @@ class Scheduler:
         self.concurrency = concurrency
         self.batch = batch
         self.lease_ms = lease_ms
+        # When this process last started holding the lease (None: it does not hold it).
+        self._held_since: int | None = None
 
     def _lease(self, now: int) -> bool:
         store = self.workspace.store
@@ -96,8 +98,16 @@ class Scheduler:
         at = self.clock.now_ms() if now is None else now
         report = TickReport(at)
         if not self._lease(at):
+            self._held_since = None
             return report
         report.holder = True
+        if self._held_since is None:
+            self._held_since = at
+        # Rows another process left in `sending` are resent only once this process has
+        # held the lease for a whole lease period: a previous holder that merely lost
+        # the lease (a slow server) has settled its in-flight messages by then, and one
+        # that died never will (then the resend is the ambiguous case of invariant 3).
+        settled = at - self._held_since >= self.lease_ms
         ws = self.workspace
         advanced = ws.engine.advance(at)
         report.steps, report.entered, report.queued = (
@@ -120,7 +130,7 @@ class Scheduler:
         if not keep_sending():
             return report
         report.sending = await self.outbox.send_due(
-            at, self.batch, self.concurrency, keep_sending=keep_sending
+            at, self.batch, self.concurrency, keep_sending=keep_sending, resend_stale=settled
         )
         with ws.store.transaction():
             ws.store.lease.mark_tick(self.holder, at)
