@@ -10,6 +10,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,11 @@ def test_the_command_runs_until_ctrl_c(tmp_path: Path) -> None:
 
         with smtplib.SMTP("127.0.0.1", port) as client:
             client.sendmail("nudge@example.com", ["ana@example.com"], build_message(1))
+        # Ctrl-C once the message is on disk (the 250 can come a moment before the
+        # file lands), so the interrupt meets an idle server, as an operator's would.
+        deadline = time.monotonic() + 10
+        while not list((maildir / "new").glob("*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
