@@ -53,7 +53,6 @@ from pydantic import (
 
 from app.core.conditions import (
     Condition,
-    EventCondition,
     PropertyFilter,
     normalise,
     where_shorthand,
@@ -106,19 +105,6 @@ class EventTrigger(_Model):
     @classmethod
     def _where(cls, value: Any) -> Any:
         return where_shorthand(value)
-
-    def as_condition(self) -> EventCondition:
-        """The trigger's event test as an event condition (used for matching)."""
-        return EventCondition.model_construct(
-            performed=self.event,
-            where=self.where,
-            within=None,
-            since=None,
-            between=None,
-            at_least=None,
-            at_most=None,
-            exactly=None,
-        )
 
 
 class SegmentTrigger(_Model):
@@ -490,11 +476,6 @@ class Campaign(_Model):
         if self.exit != "exit_only_at_end" and "conversion" in self.exit and self.goal is None:
             raise ValueError(f"exit: {self.exit} needs a goal")
         return self
-
-    @property
-    def trigger_key(self) -> str | None:
-        """The event property that keeps one journey per value, if any."""
-        return self.trigger.key if isinstance(self.trigger, EventTrigger) else None
 
 
 def walk_steps(steps: list[Step]) -> list[Step]:
