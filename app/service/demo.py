@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.config import Settings
-from app.core.clock import SystemClock
+from app.core.clock import Clock, SystemClock
 from app.service.ingest import Ingestor
 from app.service.logfiles import IngestSummary, ingest_files
 from app.store import Store
@@ -13,8 +13,12 @@ from app.store import Store
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
 
-def load_demo(store: Store, settings: Settings) -> list[tuple[str, IngestSummary]]:
+def load_demo(
+    store: Store, settings: Settings, clock: Clock | None = None
+) -> list[tuple[str, IngestSummary]]:
     """Load every sample into `store` (idempotent: dedupe keys make a second load a no-op).
+
+    `clock` gives the receive time (a fixed clock makes seeded data repeatable).
 
     Returns:
         (source name, summary) per sample, in load order.
@@ -24,7 +28,7 @@ def load_demo(store: Store, settings: Settings) -> list[tuple[str, IngestSummary
     """
     from app.service.importers import import_cdnow, import_xes
 
-    ingestor = Ingestor(store, SystemClock())
+    ingestor = Ingestor(store, clock or SystemClock())
     return [
         ("product events", ingest_files(ingestor, [str(SAMPLES / "product_events.jsonl")])),
         (
