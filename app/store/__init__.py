@@ -10,16 +10,19 @@ import sqlite_utils
 
 from app.store.activity import ActivityRepo, ActivityRow
 from app.store.campaigns import CampaignsRepo
+from app.store.catalogue import CatalogueRepo, FunnelsRepo, NameSummary
 from app.store.db import open_database, write_transaction
 from app.store.deliveries import DeliveriesRepo
 from app.store.events import EventRow, EventsRepo
 from app.store.journeys import JourneysRepo
 from app.store.lease import KvRepo, LeaseRepo
+from app.store.live import LiveRepo
 from app.store.offsets import OffsetsRepo
 from app.store.people import PeopleRepo
 from app.store.segment_sql import Compiler
 from app.store.segments import SegmentsRepo, StoredSegment
 from app.store.suppressions import SuppressionsRepo, email_key, id_key
+from app.store.timeline import TimelineRepo
 
 
 class Store:
@@ -42,6 +45,11 @@ class Store:
         self.campaigns = CampaignsRepo(db)
         self.lease = LeaseRepo(db)
         self.kv = KvRepo(db)
+        # Read-only views for the console.
+        self.live = LiveRepo(db)
+        self.catalogue = CatalogueRepo(db)
+        self.funnels = FunnelsRepo(db)
+        self.timeline = TimelineRepo(db)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -67,6 +75,7 @@ __all__ = [
     "ActivityRow",
     "Compiler",
     "EventRow",
+    "NameSummary",
     "Store",
     "StoredSegment",
     "email_key",
