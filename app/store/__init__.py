@@ -11,7 +11,7 @@ import sqlite_utils
 from app.store.activity import ActivityRepo, ActivityRow
 from app.store.campaigns import CampaignsRepo
 from app.store.catalogue import CatalogueRepo, FunnelsRepo, NameSummary
-from app.store.db import open_database, write_transaction
+from app.store.db import open_database, open_readonly, write_transaction
 from app.store.deliveries import DeliveriesRepo
 from app.store.events import EventRow, EventsRepo
 from app.store.journeys import JourneysRepo
@@ -60,6 +60,15 @@ class Store:
         """
         return cls(open_database(path))
 
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> Store:
+        """Open an existing database for reading only (see `open_readonly`).
+
+        Raises:
+            ConfigError: when it cannot be opened.
+        """
+        return cls(open_readonly(path))
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes in the block land together or not at all."""
@@ -81,5 +90,6 @@ __all__ = [
     "email_key",
     "id_key",
     "open_database",
+    "open_readonly",
     "write_transaction",
 ]

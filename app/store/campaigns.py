@@ -27,6 +27,16 @@ class CampaignsRepo:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    def latest_version(self, campaign_id: str) -> tuple[str, str, str] | None:
+        """(hash, source, file) of the version of a campaign loaded last (the running
+        one), or None when it was never loaded."""
+        row = self._conn.execute(
+            "SELECT hash, source, file FROM campaign_versions WHERE campaign_id = ? "
+            "ORDER BY loaded_at DESC, rowid DESC LIMIT 1",
+            (campaign_id,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
     def mark(self, name: str) -> int | None:
         """A named instant (ms UTC) the engine keeps, or None."""
         row = self._conn.execute(

@@ -50,6 +50,27 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
     return db
 
 
+def open_readonly(path: str | Path) -> sqlite_utils.Database:
+    """Open an existing Nudge database for reading only (`mode=ro`): nothing, not even
+    a migration, can write to it (the simulator reads the live file this way).
+
+    Raises:
+        ConfigError: when the file does not exist or is not a SQLite database.
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise ConfigError(f"cannot open database {path}: no such file")
+    try:
+        conn = sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True)
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA query_only=ON")
+        conn.create_function("nudge_instant", 2, sql_instant, deterministic=True)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"cannot open database {path}: {exc}") from None
+    return sqlite_utils.Database(conn)
+
+
 @contextmanager
 def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
     """Run the block as one write transaction: all of it lands, or none of it.

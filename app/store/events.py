@@ -130,6 +130,35 @@ class EventsRepo:
         ):
             yield _event(row)
 
+    def iter_by_time(self, since: int | None = None, until: int | None = None) -> Iterator[Event]:
+        """Events with `since <= timestamp < until` (either bound optional), in timestamp
+        order, ties in insertion order: the order a replay applies them in."""
+        clauses, params = [], []
+        if since is not None:
+            clauses.append("timestamp >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("timestamp < ?")
+            params.append(until)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        for row in self._conn.execute(
+            f"SELECT {_COLUMNS} FROM events {where} ORDER BY timestamp, seq", params
+        ):
+            yield _event(row)
+
+    def count_range(self, since: int | None = None, until: int | None = None) -> int:
+        """How many events have `since <= timestamp < until` (either bound optional)."""
+        clauses, params = [], []
+        if since is not None:
+            clauses.append("timestamp >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("timestamp < ?")
+            params.append(until)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        row = self._conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()
+        return int(row[0])
+
     def count(self) -> int:
         """How many events there are."""
         return int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])
