@@ -48,3 +48,14 @@ class ActivityRepo:
             (limit,),
         )
         return [ActivityEntry(r[0], r[1], r[2], r[3], r[4], r[5], orjson.loads(r[6])) for r in rows]
+
+    def decision_counts(self, campaign: str) -> list[tuple[str | None, str, str | None, int]]:
+        """How many decisions of a campaign there were, per (step, kind, label), where
+        the label is the detail's `path` (branches, waits) or `reason` (skips, exits)."""
+        rows = self._conn.execute(
+            "SELECT step, kind, coalesce(json_extract(detail, '$.path'), "
+            "json_extract(detail, '$.reason')) AS label, count(*) FROM activity "
+            "WHERE campaign = ? GROUP BY step, kind, label ORDER BY step, kind, label",
+            (campaign,),
+        )
+        return [(r[0], r[1], None if r[2] is None else str(r[2]), int(r[3])) for r in rows]

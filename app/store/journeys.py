@@ -172,6 +172,13 @@ class JourneysRepo:
         )
         return [_journey(r) for r in rows]
 
+    def all_in(self, campaign_id: str) -> list[Journey]:
+        """Every journey of a campaign (active or ended), in entry order."""
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM journeys WHERE campaign_id = ? ORDER BY id", (campaign_id,)
+        )
+        return [_journey(r) for r in rows]
+
     def campaign_counts(self) -> dict[str, dict[str, int]]:
         """Per campaign: entered, active, completed, exited, converted."""
         rows = self._conn.execute(
