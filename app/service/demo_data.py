@@ -200,8 +200,16 @@ class _Person:
         self.ops.append((at, op))
 
     def create(self, at: int, plan_type: str, **traits: Any) -> None:
-        self.identify(at, email=self.email, first_name=self.first, last_name=self.last,
-                      plan_type=plan_type, timezone=self.zone, created_at=_iso(at), **traits)  # fmt: skip
+        self.identify(
+            at,
+            email=self.email,
+            first_name=self.first,
+            last_name=self.last,
+            plan_type=plan_type,
+            timezone=self.zone,
+            created_at=_iso(at),
+            **traits,
+        )
 
     # -- the newsletter app ----------------------------------------------------------------
 
