@@ -30,6 +30,7 @@ from app.core.errors import NudgeError
 from app.service.simulation_report import (
     CampaignFunnel,
     Comparison,
+    JourneyPath,
     MessageRow,
     PathChange,
     PathCount,
@@ -194,6 +195,7 @@ __all__ = [
     "CampaignSource",
     "Comparison",
     "EventSource",
+    "JourneyPath",
     "LiveHistory",
     "LogFiles",
     "MessageRow",

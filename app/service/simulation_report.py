@@ -61,6 +61,25 @@ class PathCount(_Model):
     journeys: int
 
 
+class JourneyPath(_Model):
+    """One journey: whose, its key and entry time, the steps it reached, how it stands.
+
+    Attributes:
+        person: external id (else email, else `#row`). entry_key: '' without a key.
+        entered_at: ms UTC. path: step ids reached, in order.
+        state: active, completed or exited; exit_reason: why it ended (None if active).
+        converted_at: when its goal converted, or None.
+    """
+
+    person: str
+    entry_key: str
+    entered_at: int
+    path: list[str]
+    state: str
+    exit_reason: str | None = None
+    converted_at: int | None = None
+
+
 class CampaignFunnel(_Model):
     """One simulated campaign.
 
@@ -75,6 +94,7 @@ class CampaignFunnel(_Model):
         messages: messages sent.
         steps: the step tree in order, with counts.
         paths: distinct paths, most frequent first (ties by the steps).
+        journeys: every journey, by entry time (ties by person, key).
     """
 
     campaign: str
@@ -91,6 +111,7 @@ class CampaignFunnel(_Model):
     messages: int = 0
     steps: list[StepFunnel] = Field(default_factory=list)
     paths: list[PathCount] = Field(default_factory=list)
+    journeys: list[JourneyPath] = Field(default_factory=list)
 
 
 class MessageRow(_Model):

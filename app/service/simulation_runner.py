@@ -1,0 +1,274 @@
+"""Running one simulation: a scratch workspace (the production engine, segment keeper,
+scheduler and outbox over a temporary database), a virtual clock stepped through every
+due instant, and a recording mailer (DESIGN.md invariant 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import orjson
+
+from app.config import Settings
+from app.core.campaigns import DateTrigger
+from app.core.clock import FixedClock
+from app.core.errors import NudgeError
+from app.core.times import HOUR_MS
+from app.delivery.recording import RecordingMailer
+from app.service.engine import Engine
+from app.service.ingest import Ingestor
+from app.service.outbox import Outbox
+from app.service.scheduler import Scheduler
+from app.service.segments import SegmentKeeper
+from app.service.simulate import (
+    LiveHistory,
+    LogFiles,
+    Progress,
+    SimulationCancelled,
+    SimulationRequest,
+)
+from app.service.simulation_build import build_report
+from app.service.simulation_report import SimulationReport
+from app.service.simulation_sources import (
+    MAX_PROBLEMS,
+    Definitions,
+    ReplayOp,
+    count_history,
+    iter_history,
+    load_simulated,
+    read_log_files,
+)
+from app.service.workspace import Workspace
+from app.store import Store
+
+#: Segments whose membership changes with time alone (and date triggers) are swept at
+#: least this often in virtual time, on the hour, beside the due instants.
+SWEEP_MS = HOUR_MS
+#: Progress is reported every this many operations.
+PROGRESS_EVERY = 1_000
+#: The scratch scheduler's lease never runs out between two virtual instants.
+_LEASE_MS = 1 << 62
+_HOLDER = "simulation"
+
+
+def load_request_definitions(request: SimulationRequest) -> Definitions:
+    """The request's campaigns (files or drafts) with the segments they use.
+
+    Raises:
+        DefinitionProblems: with every `file:line: reason`.
+        NudgeError: when a campaign file cannot be read.
+    """
+    texts: list[tuple[str, str]] = []
+    for source in request.campaigns:
+        name = source.name or (str(source.path) if source.path is not None else "draft")
+        if source.text is not None:
+            texts.append((name, source.text))
+            continue
+        if source.path is None:
+            raise NudgeError("a campaign needs a file or draft text")
+        try:
+            texts.append((name, source.path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise NudgeError(f"cannot read {source.path}: {exc}") from None
+    if not texts:
+        raise NudgeError("no campaign to simulate")
+    if not request.settings.campaigns.is_dir():
+        raise NudgeError(
+            f"campaigns folder {request.settings.campaigns} does not exist "
+            "(templates and segments are read from it)"
+        )
+    return load_simulated(texts, request.settings.campaigns)
+
+
+class _Ops:
+    """The operations to replay, their count, and what reading them rejected."""
+
+    def __init__(self, request: SimulationRequest) -> None:
+        source = request.source
+        self.rejected = 0
+        self.problems: list[str] = []
+        self.from_ms: int | None = None
+        self.to_ms: int | None = None
+        if isinstance(source, LogFiles):
+            read = read_log_files(source.paths)
+            self.rejected, self.problems = read.rejected, read.problems
+            self.total = len(read.ops)
+            self._ops: Iterable[ReplayOp] = read.ops
+        elif isinstance(source, LiveHistory):
+            self.from_ms, self.to_ms = source.from_ms, source.to_ms
+            self.total = count_history(source.database, source.from_ms, source.to_ms)
+            self._ops = iter_history(source.database, source.from_ms, source.to_ms)
+        else:  # pragma: no cover - the type says it cannot happen
+            raise NudgeError(f"unknown event source {source!r}")
+
+    def __iter__(self) -> Iterator[ReplayOp]:
+        return iter(self._ops)
+
+
+class Replay:
+    """One simulation's scratch workspace and virtual clock.
+
+    Args:
+        settings: the workspace's settings (zone, limits, addresses).
+        definitions: the campaigns (forced active) and the segments they use.
+        database: the scratch database file.
+        start: the virtual instant the campaigns go live at, ms UTC.
+    """
+
+    def __init__(
+        self, settings: Settings, definitions: Definitions, database: Path, start: int
+    ) -> None:
+        self.settings = settings.model_copy(
+            update={"database": database, "secret_key": settings.secret_key or "simulation"}
+        )
+        self.clock = FixedClock(start)
+        store = Store.open(database)
+        # A scratch file nobody else reads: durability buys nothing here.
+        store.db.conn.execute("PRAGMA synchronous=OFF")
+        self.store = store
+        keeper = SegmentKeeper(store, definitions.segments, definitions.files)
+        keeper.sync(start)
+        engine = Engine(
+            store, keeper, self.settings.zone, self.settings.trigger_max_age_hours * HOUR_MS
+        )
+        engine.load(definitions.versions, start)
+        self.workspace = Workspace(
+            self.settings, store, self.clock, keeper, engine, Ingestor(store, self.clock)
+        )
+        self.workspace.ingestor.on_change = self.workspace.after_batch
+        self.mailer = RecordingMailer()
+        self.outbox = Outbox(store, engine, self.settings, self.mailer)
+        self.scheduler = Scheduler(
+            self.workspace, self.outbox, self.clock, holder=_HOLDER, lease_ms=_LEASE_MS
+        )
+        # Sweeps (and date triggers) need ticks even when nothing is due.
+        self.sweeps = bool(definitions.segments) or any(
+            isinstance(v.campaign.trigger, DateTrigger) for v in definitions.versions.values()
+        )
+        self.next_sweep = (start // SWEEP_MS + 1) * SWEEP_MS
+        self.next_due: int | None = None
+        self.ticks = 0
+        self.applied = 0
+        self.duplicates = 0
+        self.skipped = 0
+        self.rejected = 0
+        self.problems: list[str] = []
+        self._loop = asyncio.new_event_loop()
+
+    def close(self) -> None:
+        """Close the event loop and the scratch database."""
+        self._loop.close()
+        self.store.close()
+
+    def _refresh_due(self) -> None:
+        dues = [
+            d
+            for d in (self.store.journeys.next_due(), self.store.deliveries.next_attempt())
+            if d is not None
+        ]
+        self.next_due = min(dues) if dues else None
+
+    def run_until(self, t: int, cancel: threading.Event | None = None) -> None:
+        """Tick at every due instant (and sweep instant) up to and including `t`."""
+        stuck = 0
+        while True:
+            candidates = [d for d in (self.next_due,) if d is not None]
+            if self.sweeps:
+                candidates.append(self.next_sweep)
+            if not candidates:
+                return
+            at = max(min(candidates), self.clock.at_ms)
+            if at > t:
+                return
+            if cancel is not None and cancel.is_set():
+                raise SimulationCancelled("simulation cancelled")
+            self.clock.at_ms = at
+            report = self._loop.run_until_complete(self.scheduler.tick(at))
+            self.ticks += 1
+            if report.errors:
+                raise NudgeError(f"scheduler tick at {at} failed: {report.errors[0]}")
+            if self.sweeps and self.next_sweep <= at:
+                self.next_sweep = (at // SWEEP_MS + 1) * SWEEP_MS
+            self.next_due = report.next_due_at
+            # Something due again at the same instant (a full batch) ticks again; a tick
+            # that changed nothing while still due would loop forever.
+            busy = report.steps or report.entered or report.sending.handled or report.moves
+            stuck = 0 if busy else stuck + 1
+            if self.next_due is not None and self.next_due <= at and stuck:
+                self.next_due = None  # looked at again after the next operation
+
+    def apply(self, op: ReplayOp) -> None:
+        """Apply one operation at its own time (its received time too)."""
+        self.clock.at_ms = max(op.timestamp, self.clock.at_ms)
+        raw = orjson.loads(op.raw)
+        report = self.workspace.ingestor.apply([raw], [len(op.raw)])
+        self.applied += report.applied
+        self.duplicates += report.duplicates
+        self.skipped += len(report.skipped)
+        for problem in report.rejected:
+            self.rejected += 1
+            if len(self.problems) < MAX_PROBLEMS:
+                self.problems.append(f"{op.where}: {problem.reason}")
+        self._refresh_due()
+
+
+def run_simulation(
+    request: SimulationRequest,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> SimulationReport:
+    """See `app.service.simulate.simulate`."""
+    definitions = load_request_definitions(request)
+    ops = _Ops(request)
+    total = ops.total
+    with tempfile.TemporaryDirectory(prefix="nudge-sim-") as folder:
+        replay: Replay | None = None
+        done = 0
+        first: int | None = None
+        try:
+            for op in ops:
+                if cancel is not None and cancel.is_set():
+                    raise SimulationCancelled("simulation cancelled")
+                if replay is None:
+                    first = op.timestamp if ops.from_ms is None else min(ops.from_ms, op.timestamp)
+                    replay = Replay(
+                        request.settings, definitions, Path(folder) / "scratch.db", first
+                    )
+                replay.run_until(op.timestamp, cancel)
+                replay.apply(op)
+                done += 1
+                if progress is not None and done % PROGRESS_EVERY == 0:
+                    progress(done, total)
+            if replay is None:
+                first = ops.from_ms if ops.from_ms is not None else request.until_ms or 0
+                replay = Replay(request.settings, definitions, Path(folder) / "scratch.db", first)
+            end = request.until_ms if request.until_ms is not None else ops.to_ms
+            if end is None:
+                end = replay.clock.at_ms
+            replay.run_until(end, cancel)
+            replay.clock.at_ms = max(replay.clock.at_ms, end)
+            if progress is not None:
+                progress(done, total)
+            return build_report(
+                replay.store,
+                definitions,
+                start=first,
+                end=replay.clock.at_ms,
+                counts=(
+                    done + ops.rejected,
+                    replay.applied,
+                    replay.duplicates,
+                    replay.skipped,
+                    replay.rejected + ops.rejected,
+                ),
+                problems=(ops.problems + replay.problems)[:MAX_PROBLEMS],
+                person=request.person,
+            )
+        finally:
+            if replay is not None:
+                replay.close()
