@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
@@ -16,6 +17,8 @@ from app.core.clock import SystemClock
 from app.core.times import format_instant
 
 if TYPE_CHECKING:
+    from app.api.backend import Backend
+    from app.api.server import ApiServer
     from app.service.outbox import Outbox
     from app.service.workspace import Workspace
 
@@ -31,14 +34,21 @@ def _outbox(workspace: Workspace) -> Outbox:
 
 @click.command()
 @click.option("--once", is_flag=True, help="Run one tick and exit (for cron or a check).")
+@click.option("--host", default=None, help="HTTP API bind address (default: settings api_host).")
+@click.option("--port", type=int, default=None, help="HTTP API port (default: settings api_port).")
+@click.option("--no-api", is_flag=True, help="Run the scheduler without the HTTP API.")
 @settings_options
-def serve(once: bool, settings: Settings) -> None:
+def serve(once: bool, host: str | None, port: int | None, no_api: bool, settings: Settings) -> None:
     """Run the scheduler: journeys, segment sweeps, sending; hot-reload campaigns; ingest
-    the watch folder when one is set. Stops cleanly on Ctrl-C or SIGTERM."""
-    asyncio.run(_serve(settings, once))
+    the watch folder when one is set; serve the HTTP Track API (unless --no-api or
+    --once). Stops cleanly on Ctrl-C or SIGTERM."""
+    updates = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
+    if updates:
+        settings = settings.model_copy(update=updates)
+    asyncio.run(_serve(settings, once, api=not no_api))
 
 
-async def _serve(settings: Settings, once: bool) -> None:
+async def _serve(settings: Settings, once: bool, api: bool = False) -> None:
     from app.service.reload import DefinitionsWatcher
     from app.service.scheduler import Scheduler, TickReport
 
@@ -92,6 +102,8 @@ async def _serve(settings: Settings, once: bool) -> None:
                     click.echo(f"  {error}", err=True)
             else:
                 click.echo("reloaded campaigns and segments")
+                if http is not None:
+                    http.backend.reload()
         if folder is not None:
             summary = folder.catch_up()
             if summary.lines:
@@ -117,13 +129,54 @@ async def _serve(settings: Settings, once: bool) -> None:
         if report.queued or report.sending.handled or report.errors:
             _echo_tick(report)
 
+    http = _start_api(settings, workspace) if api else None
     click.echo(f"serving {settings.database} (SMTP {settings.smtp.host}:{settings.smtp.port})")
     try:
         await scheduler.run(stop, settings.scheduler_interval_seconds, on_tick, before_tick)
     finally:
         thread_stop.set()
+        if http is not None:
+            await http.stop()
         await outbox.mailer.close()
         click.echo("stopped")
+
+
+def _start_api(settings: Settings, workspace: Workspace) -> _Http:
+    """Bind the HTTP API and start serving it in this event loop (beside the scheduler).
+
+    Raises:
+        ConfigError: when the address cannot be bound.
+    """
+    from app.api.app import make_api
+    from app.api.backend import Backend
+    from app.api.server import ApiServer, bind
+    from app.service.workspace import open_workspace
+
+    sock = bind(settings.api_host, settings.api_port)
+    clock = workspace.clock
+    # The API's own workspace (its own connection) lives on the backend's thread.
+    backend = Backend(lambda: open_workspace(settings, clock))
+    server = ApiServer(make_api(settings, backend, clock, close_backend=False), sock)
+    task = asyncio.create_task(server.serve())
+    click.echo(f"HTTP API on http://{settings.api_host}:{server.port}")
+    if not settings.api_keys:
+        click.echo("warning: no api_keys set: every track call gets 401", err=True)
+    return _Http(server, backend, task)
+
+
+@dataclass
+class _Http:
+    """The running API: its server, its backend and the task serving it."""
+
+    server: ApiServer
+    backend: Backend
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        """Finish open requests, stop serving, close the API's database connection."""
+        self.server.stop()
+        await self.task
+        self.backend.close()
 
 
 def _echo_tick(report: object) -> None:

@@ -60,7 +60,16 @@ class Settings(BaseSettings):
     """Workspace IANA time zone: used for people without a `timezone` attribute and for
     importing logs whose times have no zone."""
     api_keys: list[str] = Field(default_factory=list)
-    """Keys accepted by the HTTP Track API (HTTP Basic user name, as Customer.io)."""
+    """Keys accepted by the HTTP Track API: the HTTP Basic password under `api_site_id`
+    (Customer.io), or the user name with an empty password, or `writeKey` in the body
+    (Segment and RudderStack write keys). No keys: every track request gets 401."""
+    api_site_id: str = "nudge"
+    """The Customer.io site id: the HTTP Basic user name that goes with an `api_keys`
+    entry as password."""
+    api_host: str = "127.0.0.1"
+    """Address `nudge serve` binds the HTTP API to (`0.0.0.0` for every interface)."""
+    api_port: int = 8080
+    """Port of the HTTP API (0 picks a free one)."""
     trigger_max_age_hours: int = 72
     """Events older than this when they arrive are stored but start no campaign
     (Customer.io: 72 h)."""
