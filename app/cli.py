@@ -14,6 +14,7 @@ from app.cli_campaigns import advance, campaigns, check, journeys
 from app.cli_delivery import sink
 from app.cli_outbox import deliveries, send_test, serve
 from app.cli_segments import segments
+from app.cli_simulate import simulate
 from app.cli_support import (
     NudgeGroup,
     byte_progress,
@@ -291,6 +292,7 @@ def demo(db_path: Path, campaigns_dir: Path | None) -> None:
 
 for _command in (segments, campaigns, journeys, check, advance, serve, deliveries, send_test, sink):
     cli.add_command(_command)
+cli.add_command(simulate)
 
 
 def main() -> None:
