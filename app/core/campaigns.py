@@ -57,8 +57,9 @@ from app.core.conditions import (
     normalise,
     where_shorthand,
 )
+from app.core.errors import NudgeError
 from app.core.schedule import parse_time_of_day, parse_weekdays
-from app.core.times import parse_duration
+from app.core.times import parse_duration, parse_instant
 
 ExitPolicy = Literal[
     "exit_on_conversion",
@@ -151,11 +152,38 @@ class DateTrigger(_Model):
     date: DateSpec
 
 
+class BroadcastSpec(_Model):
+    """Who a broadcast goes to and when: the segment's members at `at` (ISO 8601)."""
+
+    segment: str
+    at: int
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, value: Any) -> int:
+        try:
+            return parse_instant(value, "at")
+        except NudgeError as exc:
+            raise ValueError(exc.message) from None
+
+
+class BroadcastTrigger(_Model):
+    """A one-time announcement: at `at`, everyone then in the segment enters (once), and
+    the steps run through the same scheduler as any journey. A time already past when
+    the campaign first goes live sends nothing (as for date triggers):
+    `broadcast: {segment: active_users, at: "2026-10-08T15:00:00Z"}`."""
+
+    broadcast: BroadcastSpec
+
+
 def _trigger_kind(value: Any) -> str | None:
     if isinstance(value, BaseModel):
-        return {EventTrigger: "event", SegmentTrigger: "segment", DateTrigger: "date"}.get(
-            type(value)
-        )
+        return {
+            EventTrigger: "event",
+            SegmentTrigger: "segment",
+            DateTrigger: "date",
+            BroadcastTrigger: "broadcast",
+        }.get(type(value))
     if isinstance(value, dict):
         if "event" in value:
             return "event"
@@ -163,17 +191,22 @@ def _trigger_kind(value: Any) -> str | None:
             return "segment"
         if "date" in value:
             return "date"
+        if "broadcast" in value:
+            return "broadcast"
     return None
 
 
 Trigger = Annotated[
     Annotated[EventTrigger, Tag("event")]
     | Annotated[SegmentTrigger, Tag("segment")]
-    | Annotated[DateTrigger, Tag("date")],
+    | Annotated[DateTrigger, Tag("date")]
+    | Annotated[BroadcastTrigger, Tag("broadcast")],
     Discriminator(
         _trigger_kind,
         custom_error_type="unknown_trigger",
-        custom_error_message="not a trigger: use event, segment_entered, segment_exited or date",
+        custom_error_message=(
+            "not a trigger: use event, segment_entered, segment_exited, date or broadcast"
+        ),
     ),
 ]
 
@@ -239,11 +272,14 @@ class SendSpec(_Model):
 
 class DelayUntilSpec(_Model):
     """Wait until a time: a timestamp attribute, or the trigger event's time or one of
-    its properties, plus an offset."""
+    its properties, or a point part of the way between two timestamp attributes
+    (`span: [trial_started_at, trial_ends_at]`, `at: 80%`), plus an offset."""
 
     attribute: str | None = None
     event_property: str | None = None
     trigger_time: bool = False
+    span: tuple[str, str] | None = None
+    at: float | None = None
     offset: int = 0
 
     @field_validator("offset", mode="before")
@@ -251,11 +287,31 @@ class DelayUntilSpec(_Model):
     def _offset(cls, value: Any) -> int:
         return _signed_duration(value)
 
+    @field_validator("at", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            value = value.strip()[:-1]
+        try:
+            percent = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be a percentage such as 50%") from None
+        if not 0 <= percent <= 100:
+            raise ValueError("must be between 0% and 100%")
+        return percent
+
     @model_validator(mode="after")
     def _one(self) -> DelayUntilSpec:
-        given = [self.attribute is not None, self.event_property is not None, self.trigger_time]
+        given = [
+            self.attribute is not None,
+            self.event_property is not None,
+            self.trigger_time,
+            self.span is not None,
+        ]
         if sum(given) != 1:
-            raise ValueError("use one of attribute, event_property, trigger_time")
+            raise ValueError("use one of attribute, event_property, trigger_time, span")
+        if (self.span is None) != (self.at is None):
+            raise ValueError("span and at go together: span: [start, end], at: 50%")
         return self
 
 

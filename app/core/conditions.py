@@ -44,6 +44,10 @@ Semantics (documented once, used by both evaluators):
   seen, or their `created_at` attribute if earlier, at or before `now - N`.
 * `in_segment: X` is X's condition, evaluated at the same instant; cycles are a load
   error.
+* `equals: {trigger: product_id}` (campaigns only) compares with a property of the event
+  that started the journey: "viewed *this* product", "a purchase of *this* cart". When
+  the journey had no trigger event, or it lacks the property, `equals` does not hold
+  (and `not_equals` does).
 """
 
 from __future__ import annotations
@@ -156,14 +160,27 @@ def parse_time_ref(value: object) -> TimeRef:
     return TimeRef(at=check_instant(at))
 
 
+class TriggerRef(_Model):
+    """An operand taken from the journey's trigger event: `{trigger: product_id}` is
+    that event's `product_id` property (a dotted path)."""
+
+    trigger: str
+
+    @field_validator("trigger")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _check_path(value)
+
+
 class Test(_Model):
     """One operator applied to a value found at a path (an attribute or a property).
 
-    Exactly one operator is set. `in_` is spelled `in` in YAML.
+    Exactly one operator is set. `in_` is spelled `in` in YAML. `equals` and `not_equals`
+    also take `{trigger: <property>}` (see `TriggerRef`).
     """
 
-    equals: Scalar | None = None
-    not_equals: Scalar | None = None
+    equals: Scalar | TriggerRef | None = None
+    not_equals: Scalar | TriggerRef | None = None
     exists: Literal[True] | None = None
     missing: Literal[True] | None = None
     contains: Scalar | None = None
@@ -481,6 +498,25 @@ def segment_refs(condition: Condition) -> set[str]:
     if isinstance(condition, Not):
         return segment_refs(condition.not_)
     return set()
+
+
+def uses_trigger(condition: Condition) -> bool:
+    """True when some test compares with the trigger event (`{trigger: ...}`)."""
+
+    def refers(tests: list[Test]) -> bool:
+        return any(isinstance(t.operand, TriggerRef) for t in tests)
+
+    if isinstance(condition, AttributeCondition):
+        return refers([condition.test])
+    if isinstance(condition, EventCondition | NotPerformed):
+        return refers([f.test for f in condition.where])
+    if isinstance(condition, All):
+        return any(uses_trigger(c) for c in condition.all)
+    if isinstance(condition, Any_):
+        return any(uses_trigger(c) for c in condition.any)
+    if isinstance(condition, Not):
+        return uses_trigger(condition.not_)
+    return False
 
 
 def uses_entry(condition: Condition) -> bool:

@@ -7,6 +7,7 @@ Pure: reads the models, formats durations and instants, nothing else.
 from __future__ import annotations
 
 from app.core.campaigns import (
+    BroadcastTrigger,
     CampaignVersion,
     DateTrigger,
     EventTrigger,
@@ -25,6 +26,7 @@ from app.core.conditions import (
     SegmentRef,
     Test,
     TimeRef,
+    TriggerRef,
 )
 from app.core.times import format_duration, format_instant
 
@@ -37,6 +39,9 @@ def describe_step(step: Step) -> str:
         return f"delay {format_duration(step.delay.ms)}"
     if step.delay_until is not None:
         spec = step.delay_until
+        if spec.span is not None:
+            start, end = spec.span
+            return f"delay until {spec.at:g}% of {start} to {end}{_offset(spec.offset)}"
         base = (
             "the trigger event's time"
             if spec.trigger_time
@@ -90,6 +95,9 @@ def describe_trigger(version: CampaignVersion) -> str:
         verb = "entered" if trigger.segment_entered is not None else "left"
         audience = trigger.audience.replace("_", " ")
         return f"{verb} segment {trigger.segment_id} ({audience})"
+    if isinstance(trigger, BroadcastTrigger):
+        spec = trigger.broadcast
+        return f"broadcast to segment {spec.segment} at {format_instant(spec.at)}"
     assert isinstance(trigger, DateTrigger)
     return f"date {trigger.date.attribute}{_offset(trigger.date.offset)}"
 
@@ -157,6 +165,8 @@ def _test(test: Test) -> str:
         when = "now" if offset == 0 else format_duration(abs(offset))
         when += "" if offset == 0 else (" ago" if offset < 0 else " from now")
         return f"{test.operator} {when}"
+    if isinstance(operand, TriggerRef):
+        return f"{test.operator} the trigger event's {operand.trigger}"
     return f"{test.operator} {operand!r}"
 
 

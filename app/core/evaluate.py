@@ -24,6 +24,7 @@ from app.core.conditions import (
     SegmentRef,
     Test,
     TimeRef,
+    TriggerRef,
 )
 from app.core.errors import InvalidOperation, NudgeError
 from app.core.times import format_duration, format_instant, parse_instant
@@ -75,9 +76,20 @@ def instant_of(value: object) -> int | None:
     return instant if EARLIEST <= instant <= LATEST else None
 
 
-def apply_test(test: Test, value: object, now: int) -> bool:
-    """Whether the value found at a path (`_MISSING` when absent) passes the test."""
+def apply_test(
+    test: Test, value: object, now: int, trigger: Mapping[str, Any] | None = None
+) -> bool:
+    """Whether the value found at a path (`_MISSING` when absent) passes the test.
+
+    Args:
+        trigger: the journey's trigger event properties, for `{trigger: ...}` operands
+            (None: there is none, so such an `equals` does not hold).
+    """
     op, operand = test.operator, test.operand
+    if isinstance(operand, TriggerRef):
+        found = _MISSING if trigger is None else resolve_path(trigger, operand.trigger)
+        equal = isinstance(found, bool | int | float | str) and typed_equal(value, found)
+        return equal if op == "equals" else not equal
     if op == "equals":
         return typed_equal(value, operand)
     if op == "not_equals":
@@ -167,30 +179,36 @@ class Evaluator:
         self.segments = dict(segments or {})
 
     def matches(
-        self, condition: Condition, person: PersonFacts, now: int, entry_at: int | None = None
+        self,
+        condition: Condition,
+        person: PersonFacts,
+        now: int,
+        entry_at: int | None = None,
+        trigger: Mapping[str, Any] | None = None,
     ) -> bool:
         """Whether `person` meets `condition` at `now` (ms UTC).
 
         Args:
             entry_at: the journey's entry time, for `since: entry`.
+            trigger: the journey's trigger event properties, for `{trigger: ...}`.
 
         Raises:
             NudgeError: for `since: entry` without an entry time, or an unknown segment.
         """
         if isinstance(condition, All):
-            return all(self.matches(c, person, now, entry_at) for c in condition.all)
+            return all(self.matches(c, person, now, entry_at, trigger) for c in condition.all)
         if isinstance(condition, Any_):
-            return any(self.matches(c, person, now, entry_at) for c in condition.any)
+            return any(self.matches(c, person, now, entry_at, trigger) for c in condition.any)
         if isinstance(condition, AttributeCondition):
             return apply_test(
-                condition.test, resolve_path(person.attributes, condition.attribute), now
+                condition.test, resolve_path(person.attributes, condition.attribute), now, trigger
             )
         if isinstance(condition, EventCondition):
-            count = self._count(condition, person, now, entry_at)
+            count = self._count(condition, person, now, entry_at, trigger)
             op, n = condition.count_test
             return count >= n if op == ">=" else count <= n if op == "<=" else count == n
         # The rarer forms share one definition with `explain`.
-        return self.explain(condition, person, now, entry_at, detail=False).result
+        return self.explain(condition, person, now, entry_at, detail=False, trigger=trigger).result
 
     def explain(
         self,
@@ -199,18 +217,19 @@ class Evaluator:
         now: int,
         entry_at: int | None = None,
         detail: bool = True,
+        trigger: Mapping[str, Any] | None = None,
     ) -> Explanation:
         """Like `matches`, with the result of every sub-condition (for "why in / out?")."""
         if isinstance(condition, All):
-            kids = [self.explain(c, person, now, entry_at, detail) for c in condition.all]
+            kids = [self.explain(c, person, now, entry_at, detail, trigger) for c in condition.all]
             return Explanation("all of", all(k.result for k in kids), kids if detail else [])
         if isinstance(condition, Any_):
-            kids = [self.explain(c, person, now, entry_at, detail) for c in condition.any]
+            kids = [self.explain(c, person, now, entry_at, detail, trigger) for c in condition.any]
             return Explanation("any of", any(k.result for k in kids), kids if detail else [])
         if isinstance(condition, NotPerformed):
-            return self.explain(condition.as_not(), person, now, entry_at, detail)
+            return self.explain(condition.as_not(), person, now, entry_at, detail, trigger)
         if isinstance(condition, Not):
-            inner = self.explain(condition.not_, person, now, entry_at, detail)
+            inner = self.explain(condition.not_, person, now, entry_at, detail, trigger)
             result = not inner.result
             text = "not"
             target = condition.not_
@@ -229,12 +248,12 @@ class Evaluator:
             return Explanation(text, result, [inner] if detail else [])
         if isinstance(condition, AttributeCondition):
             value = resolve_path(person.attributes, condition.attribute)
-            result = apply_test(condition.test, value, now)
+            result = apply_test(condition.test, value, now, trigger)
             shown = "missing" if value is _MISSING else repr(value)
             text = f"attribute {condition.attribute} {_describe(condition.test)} (is {shown})"
             return Explanation(text if detail else "", result)
         if isinstance(condition, EventCondition):
-            count = self._count(condition, person, now, entry_at)
+            count = self._count(condition, person, now, entry_at, trigger)
             op, n = condition.count_test
             result = count >= n if op == ">=" else count <= n if op == "<=" else count == n
             text = f"performed {condition.performed} {op} {n}{_window(condition)} (counted {count})"
@@ -243,7 +262,7 @@ class Evaluator:
             target_id = condition.segment_id
             if target_id not in self.segments:
                 raise NudgeError(f"unknown segment {target_id!r}")
-            inner = self.explain(self.segments[target_id], person, now, entry_at, detail)
+            inner = self.explain(self.segments[target_id], person, now, entry_at, detail, trigger)
             negate = condition.not_in_segment is not None
             text = f"{'not ' if negate else ''}in segment {target_id}"
             return Explanation(text, inner.result != negate, [inner] if detail else [])
@@ -251,7 +270,11 @@ class Evaluator:
 
     @staticmethod
     def _count(
-        condition: EventCondition, person: PersonFacts, now: int, entry_at: int | None
+        condition: EventCondition,
+        person: PersonFacts,
+        now: int,
+        entry_at: int | None,
+        trigger: Mapping[str, Any] | None = None,
     ) -> int:
         low, high = -(2**63), now  # events after now have not happened yet
         if condition.within is not None:
@@ -266,7 +289,7 @@ class Evaluator:
         count = 0
         for timestamp, properties in person.events.get(condition.performed, ()):
             if low <= timestamp <= high and all(
-                apply_test(f.test, resolve_path(properties, f.property), now)
+                apply_test(f.test, resolve_path(properties, f.property), now, trigger)
                 for f in condition.where
             ):
                 count += 1
@@ -275,6 +298,8 @@ class Evaluator:
 
 def _describe(test: Test) -> str:
     operand = test.operand
+    if isinstance(operand, TriggerRef):
+        return f"{test.operator} the trigger event's {operand.trigger}"
     if isinstance(operand, TimeRef):
         if operand.at is not None:
             shown = format_instant(operand.at)

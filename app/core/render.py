@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, NoReturn
@@ -40,9 +40,11 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.core.errors import NudgeError
+from app.core.evaluate import resolve_path, typed_equal
 
 __all__ = [
     "HTML_SUFFIX",
+    "History",
     "TEXT_SUFFIX",
     "RenderContext",
     "RenderError",
@@ -84,6 +86,56 @@ class RenderError(NudgeError):
         super().__init__(f"{where}: {self.reason}")
 
 
+#: Reads a person's events of one name: (name, timestamp ms UTC, properties) triples.
+EventReader = Callable[[str], Iterable[tuple[str, int, Any]]]
+
+
+class History:
+    """What the person has done, for templates: `history.performed('domain_verified')`,
+    `history.count('viewed_product', product_id=event.product_id)`.
+
+    Events are read lazily, one name at a time, and only those at or before `now` count
+    (a message rendered later, or replayed, sees what had happened by its send time).
+    Keyword arguments are property filters (typed equality, as `equals` in conditions).
+
+    Args:
+        read: reads the person's events of one name (None: a person without events).
+        now: the render time, ms UTC.
+    """
+
+    def __init__(self, read: EventReader | None = None, now: int | None = None) -> None:
+        self._read = read
+        self._now = now
+        self._cache: dict[str, list[tuple[int, Any]]] = {}
+
+    def _events(self, name: str) -> list[tuple[int, Any]]:
+        if not isinstance(name, str):
+            raise TypeError("an event name is a string")
+        found = self._cache.get(name)
+        if found is None:
+            rows = self._read(name) if self._read is not None else []
+            found = sorted(
+                (timestamp, properties)
+                for event, timestamp, properties in rows
+                if event == name and (self._now is None or timestamp <= self._now)
+            )
+            self._cache[name] = found
+        return found
+
+    def count(self, name: str, **where: Any) -> int:
+        """How many `name` events have these property values."""
+        return sum(
+            1
+            for _, properties in self._events(name)
+            if isinstance(properties, dict)
+            and all(typed_equal(resolve_path(properties, k), v) for k, v in where.items())
+        )
+
+    def performed(self, name: str, **where: Any) -> bool:
+        """Whether the person did `name` (with these property values) at least once."""
+        return self.count(name, **where) > 0
+
+
 @dataclass(frozen=True, slots=True)
 class RenderContext:
     """What a template sees (DESIGN.md §4 Delivery).
@@ -93,12 +145,14 @@ class RenderContext:
         event: the trigger event's properties (`{}` when the trigger was not an event).
         campaign: `{"id": ..., "name": ...}`.
         unsubscribe_url: this delivery's one-click unsubscribe URL.
+        history: what the person has done (`history.performed(...)`); empty when None.
     """
 
     person: Mapping[str, Any]
     event: Mapping[str, Any]
     campaign: Mapping[str, Any]
     unsubscribe_url: str
+    history: History | None = None
 
     @classmethod
     def build(
@@ -122,12 +176,14 @@ class RenderContext:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """The template globals: `person`, `event`, `campaign`, `unsubscribe_url`."""
+        """The template globals: `person`, `event`, `campaign`, `unsubscribe_url`,
+        `history`."""
         return {
             "person": self.person,
             "event": self.event,
             "campaign": self.campaign,
             "unsubscribe_url": self.unsubscribe_url,
+            "history": self.history if self.history is not None else History(),
         }
 
 

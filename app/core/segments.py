@@ -20,7 +20,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.conditions import Condition, normalise, segment_refs, uses_entry
+from app.core.conditions import Condition, normalise, segment_refs, uses_entry, uses_trigger
 from app.core.yamlload import DefinitionError
 
 
@@ -72,6 +72,11 @@ def check_segments(
         if uses_entry(segment.condition):
             errors.append(
                 DefinitionError(files[seg_id], 1, "since: entry only works in a campaign")
+            )
+            bad.add(seg_id)
+        if uses_trigger(segment.condition):
+            errors.append(
+                DefinitionError(files[seg_id], 1, "{trigger: ...} only works in a campaign")
             )
             bad.add(seg_id)
         for ref in sorted(segment_refs(segment.condition) - segments.keys()):

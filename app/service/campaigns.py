@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.campaigns import Campaign, CampaignVersion, SegmentTrigger, walk_steps
+from app.core.campaigns import (
+    BroadcastTrigger,
+    Campaign,
+    CampaignVersion,
+    SegmentTrigger,
+    walk_steps,
+)
 from app.core.conditions import segment_refs
 from app.core.templates import template_error
 from app.core.yamlload import DefinitionError, DefinitionErrors, load_yaml_model
@@ -80,6 +86,8 @@ def _check(
     refs: set[str] = set()
     if isinstance(campaign.trigger, SegmentTrigger):
         refs.add(campaign.trigger.segment_id)
+    if isinstance(campaign.trigger, BroadcastTrigger):
+        refs.add(campaign.trigger.broadcast.segment)
     if campaign.entry_filter is not None:
         refs |= segment_refs(campaign.entry_filter)
     if campaign.goal is not None and campaign.goal.segment_entered is not None:

@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.core.campaigns import (
+    BroadcastTrigger,
     CampaignVersion,
     DateTrigger,
     EventTrigger,
@@ -114,6 +115,12 @@ class Engine(StepWalker):
                 ):
                     # Dates already past when a campaign goes live start nothing.
                     self.store.campaigns.set_mark(f"date:{cid}", now)
+                if (
+                    isinstance(trigger, BroadcastTrigger)
+                    and self.store.campaigns.mark(f"live:{cid}") is None
+                ):
+                    # When it first went live: a broadcast time before that sends nothing.
+                    self.store.campaigns.set_mark(f"live:{cid}", now)
                 if (
                     isinstance(trigger, SegmentTrigger)
                     and trigger.audience == "current_and_future"
@@ -253,6 +260,7 @@ class Engine(StepWalker):
         queued_before = self._queued
         with self.store.transaction():
             report.entered += self._date_entries(now, ctx)
+            report.entered += self._broadcasts(now, ctx)
             self._flush_activity()
         active = [cid for cid, v in self.versions.items() if v.campaign.state == "active"]
         while True:
@@ -305,6 +313,29 @@ class Engine(StepWalker):
             self.store.campaigns.set_mark(name, now)
         return entered
 
+    def _broadcasts(self, now: int, ctx: _Ctx) -> int:
+        """Enter the audience of each live broadcast whose time has come (once)."""
+        entered = 0
+        for version in self._live():
+            trigger = version.campaign.trigger
+            if not isinstance(trigger, BroadcastTrigger):
+                continue
+            spec = trigger.broadcast
+            done = f"broadcast:{version.id}"
+            if spec.at > now or self.store.campaigns.mark(done) is not None:
+                continue
+            self.store.campaigns.set_mark(done, now)
+            live_since = self.store.campaigns.mark(f"live:{version.id}")
+            if live_since is None or spec.at < live_since:
+                continue
+            if spec.segment in self.segments.segments:
+                audience = self.segments.members_at(spec.segment, spec.at)
+            else:
+                audience = self.store.segments.members(spec.segment)
+            for pid in sorted(audience):
+                entered += self._enter(version, pid, spec.at, {}, "", ctx)
+        return entered
+
     # -- entering --------------------------------------------------------------------------
 
     def _enter(
@@ -327,7 +358,15 @@ class Engine(StepWalker):
             if isinstance(policy, ReEntryAfter) and now < earlier[-1].entered_at + policy.after:
                 return 0
         entry_filter = version.entry_filter
-        if entry_filter is not None and not self._holds(entry_filter, person_id, now, None, ctx):
+        properties = trigger_event.get("properties") if trigger_event else None
+        if entry_filter is not None and not self._holds(
+            entry_filter,
+            person_id,
+            now,
+            None,
+            ctx,
+            properties if isinstance(properties, dict) else None,
+        ):
             return 0
         journey = Journey(
             id=0,
@@ -374,6 +413,8 @@ def _describe_trigger(version: CampaignVersion) -> str:
     if isinstance(trigger, SegmentTrigger):
         verb = "entered" if trigger.segment_entered is not None else "exited"
         return f"segment {trigger.segment_id} {verb}"
+    if isinstance(trigger, BroadcastTrigger):
+        return f"broadcast to {trigger.broadcast.segment}"
     return f"date {trigger.date.attribute}"
 
 

@@ -132,14 +132,21 @@ class StepWalker:
             return _WAIT
         if step.branch is not None:
             condition = normalise(step.branch.if_)
-            taken = self._holds(condition, journey.person_id, at, journey.entered_at, ctx)
+            taken = self._holds(
+                condition, journey.person_id, at, journey.entered_at, ctx, _props(journey)
+            )
             label, steps = ("then", step.branch.then) if taken else ("else", step.branch.else_)
             self._log(at, journey, "branch.taken", step.id, {"path": label})
             return version.entry_of(steps, place.next_id)
         if step.split is not None:
             for path in step.split.paths:
                 if self._holds(
-                    normalise(path.when), journey.person_id, at, journey.entered_at, ctx
+                    normalise(path.when),
+                    journey.person_id,
+                    at,
+                    journey.entered_at,
+                    ctx,
+                    _props(journey),
                 ):
                     self._log(at, journey, "branch.taken", step.id, {"path": path.id})
                     return version.entry_of(path.steps, place.next_id)
@@ -202,7 +209,14 @@ class StepWalker:
         spec = place.step.wait_until
         assert spec is not None
         for path in spec.paths:
-            if self._holds(normalise(path.when), journey.person_id, at, journey.entered_at, ctx):
+            if self._holds(
+                normalise(path.when),
+                journey.person_id,
+                at,
+                journey.entered_at,
+                ctx,
+                _props(journey),
+            ):
                 self._log(at, journey, "wait.met", place.step.id, {"path": path.id})
                 return True, version.entry_of(path.steps, place.next_id)
         return False, None
@@ -271,9 +285,15 @@ class StepWalker:
         return ctx.facts[person_id]
 
     def _holds(
-        self, condition: Condition, person_id: int, at: int, entry_at: int | None, ctx: _Ctx
+        self,
+        condition: Condition,
+        person_id: int,
+        at: int,
+        entry_at: int | None,
+        ctx: _Ctx,
+        trigger: dict[str, Any] | None = None,
     ) -> bool:
-        return self.evaluator.matches(condition, self._facts(person_id, ctx), at, entry_at)
+        return self.evaluator.matches(condition, self._facts(person_id, ctx), at, entry_at, trigger)
 
     def _trigger_matches(
         self, journey: Journey, version: CampaignVersion, at: int, ctx: _Ctx
@@ -291,7 +311,7 @@ class StepWalker:
             return inside if trigger.segment_entered is not None else not inside
         entry_filter = version.entry_filter
         return entry_filter is None or self._holds(
-            entry_filter, journey.person_id, at, journey.entered_at, ctx
+            entry_filter, journey.person_id, at, journey.entered_at, ctx, _props(journey)
         )
 
     def _converted(self, journey: Journey, version: CampaignVersion, now: int, ctx: _Ctx) -> bool:
@@ -313,12 +333,21 @@ class StepWalker:
             at_most=None,
             exactly=None,
         )
-        return self.evaluator.matches(condition, self._facts(journey.person_id, ctx), now)
+        return self.evaluator.matches(
+            condition, self._facts(journey.person_id, ctx), now, None, _props(journey)
+        )
 
     def _delay_target(self, journey: Journey, spec: Any, ctx: _Ctx) -> int | None:
         if spec.trigger_time:
             base = journey.trigger_event.get("timestamp")
             return None if base is None else int(base) + spec.offset
+        if spec.span is not None:
+            person = self._person(journey.person_id, ctx)
+            attributes = person.attributes if person else {}
+            start, end = (instant_of(resolve_path(attributes, name)) for name in spec.span)
+            if start is None or end is None:
+                return None
+            return start + round((end - start) * spec.at / 100) + spec.offset
         if spec.event_property is not None:
             value = resolve_path(journey.trigger_event.get("properties", {}), spec.event_property)
         else:
@@ -387,3 +416,9 @@ class StepWalker:
         if self._activity:
             self.store.activity.record(self._activity)
             self._activity = []
+
+
+def _props(journey: Journey) -> dict[str, Any] | None:
+    """The trigger event's properties (for `{trigger: ...}` operands), or None."""
+    properties = journey.trigger_event.get("properties") if journey.trigger_event else None
+    return properties if isinstance(properties, dict) else None

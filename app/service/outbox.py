@@ -28,7 +28,7 @@ from app.config import Settings
 from app.core.errors import NudgeError
 from app.core.message import build_message, message_id_for, parse_address, resolve_addresses
 from app.core.models import Delivery, Person
-from app.core.render import RenderContext, Renderer
+from app.core.render import History, RenderContext, Renderer
 from app.core.times import HOUR_MS, SECOND_MS
 from app.core.unsubscribe import make_token, unsubscribe_url
 from app.delivery.mailer import Mailer, SendOutcome
@@ -334,6 +334,7 @@ class Outbox:
             event=event if isinstance(event, dict) else {},
             campaign={"id": version.id, "name": version.campaign.name},
             unsubscribe_url=url,
+            history=History(lambda name: self.store.events.facts(person.id, [name]), now),
         )
         rendered = renderer.render(delivery.template, delivery.subject, context)
         # Each address is parsed once and the parsed one reused for the message and the

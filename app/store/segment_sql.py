@@ -28,6 +28,7 @@ from app.core.conditions import (
     SegmentRef,
     Test,
     TimeRef,
+    TriggerRef,
 )
 from app.core.errors import NudgeError
 from app.core.evaluate import instant_of, is_number
@@ -207,6 +208,8 @@ def _typed_equal_sql(type_sql: str, value_sql: str, operand: object) -> tuple[st
 def test_sql(test: Test, column: str, path: str, now: int) -> tuple[str, Params]:
     """SQL for one operator on the JSON value at `path` in `column`: 1 or 0, never NULL."""
     op, operand = test.operator, test.operand
+    if isinstance(operand, TriggerRef):
+        raise NudgeError("{trigger: ...} needs a journey (it has no meaning in a segment)")
     kind, value = f"json_type({column}, ?)", f"json_extract({column}, ?)"
     if op in ("equals", "not_equals"):
         sql, params = _equal_at(kind, value, path, operand)
