@@ -3,8 +3,9 @@ the scheduler ticks as time passes, and the welcome campaign's messages arrive a
 local sink on 127.0.0.1, where they are read back with the `email` package.
 
 The expected messages, worked out from `data/samples/product_events.jsonl` and
-`campaigns/welcome.yaml` (signed_up with plan trial and an email enters; hello at once;
-wait up to 36 h for project_created; then celebrate or guide):
+`tests/fixtures/campaigns_v1/welcome.yaml` (the welcome campaign as first shipped:
+signed_up with plan trial and an email enters; hello at once; wait up to 36 h for
+project_created; then celebrate or guide):
 
 - Maria (u-1001) signs up 2026-10-01 09:01:05: hello. She creates a project at 09:20:12,
   which ends the wait at once: celebrate. (She upgrades on 10-05, after the campaign.)
@@ -70,7 +71,7 @@ async def test_sample_log_over_real_smtp(tmp_path: Path) -> None:
     async with Sink(tmp_path / "maildir") as sink:
         settings = load_settings(
             database=":memory:",
-            campaigns=ROOT / "campaigns",
+            campaigns=ROOT / "tests" / "fixtures" / "campaigns_v1",
             smtp={"port": sink.port, "rate_per_second": 0},
         )
         clock = FixedClock(utc("2026-10-01 08:00"))
