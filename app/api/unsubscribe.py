@@ -62,7 +62,8 @@ def _look(ws: Workspace, token: str) -> tuple[str | None, bool] | None:
     if delivery is None:
         return None
     person = ws.store.people.get(delivery.person_id)
-    return delivery.to_address, person is None or person.unsubscribed
+    address = delivery.to_address or (person.email if person is not None else None)
+    return address, person is None or person.unsubscribed
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
