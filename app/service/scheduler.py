@@ -92,9 +92,17 @@ class Scheduler:
         with store.transaction():
             return store.lease.acquire(self.holder, now, self.lease_ms)
 
-    async def tick(self, now: int | None = None) -> TickReport:
+    async def tick(
+        self, now: int | None = None, *, sweep: bool = True, dates: bool = True
+    ) -> TickReport:
         """Do everything due at `now` (default: the clock's), if this process holds the
-        lease. Never raises for a problem in the data: it is reported instead."""
+        lease. Never raises for a problem in the data: it is reported instead.
+
+        Args:
+            sweep, dates: run the segment sweep and the date-trigger scan (both read
+                every person). Live ticks do both; the simulator, which ticks at every
+                due instant, does them on its sweep instants only.
+        """
         at = self.clock.now_ms() if now is None else now
         report = TickReport(at)
         if not self._lease(at):
@@ -109,13 +117,13 @@ class Scheduler:
         # that died never will (then the resend is the ambiguous case of invariant 3).
         settled = at - self._held_since >= self.lease_ms
         ws = self.workspace
-        advanced = ws.engine.advance(at)
+        advanced = ws.engine.advance(at, dates=dates)
         report.steps, report.entered, report.queued = (
             advanced.steps,
             advanced.entered,
             advanced.queued,
         )
-        moves = ws.segments.sweep_moves(at)
+        moves = ws.segments.sweep_moves(at) if sweep else []
         if moves:
             with ws.store.transaction():
                 ws.engine.on_moves(moves, at)

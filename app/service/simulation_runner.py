@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from app.config import Settings
-from app.core.campaigns import DateTrigger
+from app.core.campaigns import BroadcastTrigger, DateTrigger
 from app.core.clock import FixedClock
 from app.core.errors import NudgeError
 from app.core.times import HOUR_MS
@@ -150,6 +150,13 @@ class Replay:
             isinstance(v.campaign.trigger, DateTrigger) for v in definitions.versions.values()
         )
         self.next_sweep = (start // SWEEP_MS + 1) * SWEEP_MS
+        # Broadcasts go out at their own instants: each is a due instant of its own.
+        self.broadcasts = sorted(
+            v.campaign.trigger.broadcast.at
+            for v in definitions.versions.values()
+            if isinstance(v.campaign.trigger, BroadcastTrigger)
+            and v.campaign.trigger.broadcast.at > start
+        )
         self.next_due: int | None = None
         self.ticks = 0
         self.applied = 0
@@ -179,6 +186,8 @@ class Replay:
             candidates = [d for d in (self.next_due,) if d is not None]
             if self.sweeps:
                 candidates.append(self.next_sweep)
+            if self.broadcasts:
+                candidates.append(self.broadcasts[0])
             if not candidates:
                 return
             at = max(min(candidates), self.clock.at_ms)
@@ -187,12 +196,18 @@ class Replay:
             if cancel is not None and cancel.is_set():
                 raise SimulationCancelled("simulation cancelled")
             self.clock.at_ms = at
-            report = self._loop.run_until_complete(self.scheduler.tick(at))
+            # The sweep and the date scan read every person: they run on the sweep
+            # instants, not at each of the (many) due instants between two of them.
+            sweep = self.sweeps and self.next_sweep <= at
+            tick = self.scheduler.tick(at, sweep=sweep, dates=sweep)
+            report = self._loop.run_until_complete(tick)
             self.ticks += 1
             if report.errors:
                 raise NudgeError(f"scheduler tick at {at} failed: {report.errors[0]}")
-            if self.sweeps and self.next_sweep <= at:
+            if sweep:
                 self.next_sweep = (at // SWEEP_MS + 1) * SWEEP_MS
+            while self.broadcasts and self.broadcasts[0] <= at:
+                self.broadcasts.pop(0)
             self.next_due = report.next_due_at
             # Something due again at the same instant (a full batch) ticks again; a tick
             # that changed nothing while still due would loop forever.
