@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from app.cli_campaigns import advance, campaigns, check, journeys
+from app.cli_console import console, screenshots
 from app.cli_delivery import sink
 from app.cli_outbox import deliveries, send_test, serve
 from app.cli_segments import segments
@@ -29,14 +30,17 @@ from app.config import Settings
 from app.core.times import format_instant
 
 
-@click.group(cls=NudgeGroup)
+@click.group(cls=NudgeGroup, invoke_without_command=True)
 @click.version_option(package_name="nudge")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Nudge: behavioural email for small teams.
 
     Settings come from ./nudge.toml and NUDGE_* environment variables; every
-    command also takes --db and --campaigns.
+    command also takes --db and --campaigns. Without a command: the console.
     """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(console)
 
 
 @cli.command()
@@ -291,6 +295,8 @@ def demo(db_path: Path, campaigns_dir: Path | None) -> None:
 
 
 for _command in (segments, campaigns, journeys, check, advance, serve, deliveries, send_test, sink):
+    cli.add_command(_command)
+for _command in (console, screenshots):
     cli.add_command(_command)
 cli.add_command(simulate)
 

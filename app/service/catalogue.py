@@ -10,6 +10,7 @@ the cost stays one bounded read per name however large the database grows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from app.store import NameSummary, Store
@@ -117,3 +118,13 @@ def event_catalogue(store: Store) -> list[CatalogueEntry]:
         samples = store.catalogue.recent_properties(summary.type, summary.name, SAMPLE)
         out.append(CatalogueEntry(summary, property_stats(samples), len(samples)))
     return out
+
+
+def catalogue_of(database: Path) -> list[CatalogueEntry]:
+    """`event_catalogue` over its own connection to `database` (for a worker thread: a
+    store belongs to the thread that opened it)."""
+    store = Store.open(database)
+    try:
+        return event_catalogue(store)
+    finally:
+        store.close()

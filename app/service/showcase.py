@@ -24,7 +24,7 @@ from app.service.outbox import Outbox
 from app.service.workspace import Workspace, open_workspace
 from app.store import Store
 
-#: 2026-10-14T12:00:00Z: the "now" the showcase ends at.
+#: 2026-10-15T12:00:00Z: the "now" the showcase ends at.
 SHOWCASE_NOW_MS = 1_792_065_600_000
 #: Sign-ups spread over the 3.5 days before it.
 _SPAN_MS = 84 * HOUR_MS

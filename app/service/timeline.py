@@ -139,3 +139,9 @@ def timeline_page(
         len(rows) < limit for rows in (events, activity, deliveries)
     )
     return items, nxt
+
+
+def search_people(store: Store, text: str, limit: int = 100, after_id: int = 0) -> list[Person]:
+    """People whose id, email or an attribute value contains `text` (case-insensitive),
+    in row-id order after `after_id` (keyset paging); everyone when `text` is empty."""
+    return store.timeline.search_people(text.strip(), limit, after_id)

@@ -10,7 +10,9 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-from app.core.models import ActivityEntry, Event
+from app.core.models import ActivityEntry, Delivery, Event
+from app.store.deliveries import _COLUMNS as _DELIVERY_COLUMNS
+from app.store.deliveries import _delivery
 
 _EVENT_COLUMNS = (
     "seq, person_id, anonymous_id, user_id, user_email, type, name, properties, timestamp, "
@@ -142,3 +144,31 @@ class LiveRepo:
             (now,),
         ).fetchone()[0]
         return int(journeys), int(deliveries)
+
+    def deliveries_page(
+        self, limit: int, before_id: int | None = None, state: str | None = None,
+        campaign: str | None = None,
+    ) -> list[Delivery]:  # fmt: skip
+        """Up to `limit` deliveries, latest first, below `before_id`, optionally of one state
+        and one campaign."""
+        clauses: list[str] = ["id < ?"]
+        params: list[Any] = [before_id if before_id is not None else 2**62]
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state)
+        if campaign is not None:
+            clauses.append("campaign_id = ?")
+            params.append(campaign)
+        rows = self._conn.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE {' AND '.join(clauses)} "
+            "ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_delivery(r) for r in rows]
+
+    def delivery_state_counts(self) -> dict[str, int]:
+        """Deliveries per state (tests excluded)."""
+        rows = self._conn.execute(
+            "SELECT state, count(*) FROM deliveries WHERE test = 0 GROUP BY state"
+        )
+        return {r[0]: int(r[1]) for r in rows}

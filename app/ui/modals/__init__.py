@@ -1,0 +1,1 @@
+"""Modal screens: each returns its answer through `dismiss()`."""

@@ -1,0 +1,1 @@
+"""One screen per file; each `.tcss` sits beside its screen."""

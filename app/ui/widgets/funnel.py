@@ -1,0 +1,53 @@
+"""A campaign funnel drawn as its step tree: one row per step and per branch, with a bar
+scaled to the journeys that entered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from app.service.funnels import Funnel
+from app.ui.format import cut
+
+BAR = 20
+
+
+def bar(count: int, total: int, width: int = BAR) -> str:
+    """`count` of `total` as a bar of `width` cells (eighth blocks for the remainder)."""
+    if total <= 0 or count <= 0:
+        return ""
+    eighths = round(min(count / total, 1.0) * width * 8)
+    full, rest = divmod(max(eighths, 1), 8)
+    return "█" * full + ("" if rest == 0 else " ▏▎▍▌▋▊▉"[rest])
+
+
+class FunnelTable(DataTable[Any]):
+    """Steps and branches with counts; the cursor walks the tree."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", **kwargs)
+
+    def on_mount(self) -> None:
+        self.add_columns("step / path", "does", "journeys", "", "waiting", "emails")
+
+    def show(self, funnel: Funnel) -> None:
+        """Draw a funnel (replacing what was shown)."""
+        self.clear()
+        total = funnel.entered
+        for index, row in enumerate(funnel.rows):
+            indent = "  " * row.depth
+            label = Text(f"{indent}{'↳ ' if row.kind == 'path' else ''}{row.label}")
+            if row.kind == "path":
+                label.stylize("italic")
+            pct = f"{row.count / total:4.0%}" if total else ""
+            self.add_row(
+                label,
+                cut(row.summary, 30),
+                Text(f"{bar(row.count, total)} {row.count:,}", style="bold" if row.kind == "step" else ""),
+                pct,
+                f"{row.waiting:,}" if row.waiting else "",
+                "" if row.queued is None else f"{row.queued:,}",
+                key=f"{index}:{row.kind}:{row.label}",
+            )
