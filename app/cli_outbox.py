@@ -141,18 +141,24 @@ async def _serve(settings: Settings, once: bool, api: bool = False) -> None:
         click.echo("stopped")
 
 
-def _start_api(settings: Settings, workspace: Workspace) -> _Http:
+def _start_api(settings: Settings, workspace: Workspace) -> _Http | None:
     """Bind the HTTP API and start serving it in this event loop (beside the scheduler).
 
-    Raises:
-        ConfigError: when the address cannot be bound.
+    When the address cannot be bound (another `nudge serve` on this host has it, as a
+    standby waiting for the lease does), the scheduler runs on without the API, and
+    says so: sending must not stop over a port.
     """
     from app.api.app import make_api
     from app.api.backend import Backend
     from app.api.server import ApiServer, bind
+    from app.core.errors import ConfigError
     from app.service.workspace import open_workspace
 
-    sock = bind(settings.api_host, settings.api_port)
+    try:
+        sock = bind(settings.api_host, settings.api_port)
+    except ConfigError as exc:
+        click.echo(f"warning: HTTP API not started: {exc.message}", err=True)
+        return None
     clock = workspace.clock
     # The API's own workspace (its own connection) lives on the backend's thread.
     backend = Backend(lambda: open_workspace(settings, clock))
