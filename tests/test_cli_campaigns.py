@@ -190,7 +190,7 @@ def test_check_on_a_missing_folder_is_a_one_line_error() -> None:
 def test_the_shipped_campaigns_pass_check() -> None:
     result = run("check", "--campaigns", str(REPO / "campaigns"))
     assert result.exit_code == 0, result.output
-    assert result.output == "ok: 2 campaigns, 7 segments\n"
+    assert result.output == "ok: 13 campaigns, 10 segments\n"
 
 
 # -- a small scenario, worked out by hand ----------------------------------------------
