@@ -237,7 +237,36 @@ def run_simulation(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> SimulationReport:
-    """See `app.service.simulate.simulate`."""
+    """See `app.service.simulate.simulate`.
+
+    The scheduler's tick is a coroutine, run on an event loop of the simulation's own.
+    Called from a thread whose loop is running (an async caller), the simulation runs in
+    a thread of its own and this call waits for it (progress is then called from there).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run(request, progress, cancel)
+    result: list[SimulationReport] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(_run(request, progress, cancel))
+        except BaseException as exc:  # handed back to the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name="nudge-simulation")
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def _run(
+    request: SimulationRequest, progress: Progress | None, cancel: threading.Event | None
+) -> SimulationReport:
     definitions = load_request_definitions(request)
     ops = _Ops(request)
     total = ops.total
