@@ -13,6 +13,7 @@ import click
 from app.cli_campaigns import advance, campaigns, check, journeys
 from app.cli_console import console, screenshots
 from app.cli_delivery import sink
+from app.cli_demo import demo
 from app.cli_outbox import deliveries, send_test, serve
 from app.cli_segments import segments
 from app.cli_simulate import simulate
@@ -262,43 +263,12 @@ def stats(as_json: bool, settings: Settings) -> None:
             click.echo(f"  {name:<32} {count:,}")
 
 
-@cli.command()
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("data/demo.db"),
-    show_default=True,
-    help="Demo database.",
-)
-@click.option("--campaigns", "campaigns_dir", type=click.Path(path_type=Path), default=None)
-def demo(db_path: Path, campaigns_dir: Path | None) -> None:
-    """Load the demo data (the committed samples) and summarise it.
-
-    Until the console exists this is what `make demo` shows.
-    """
-    from app.config import load_settings
-    from app.service.demo import load_demo
-    from app.service.people import workspace_stats
-
-    settings = load_settings(database=db_path, campaigns=campaigns_dir)
-    store = open_store(settings)
-    for source, summary in load_demo(store, settings):
-        click.echo(f"{source}: ", nl=False)
-        echo_summary(summary, as_json=False, limit=5)
-    result = workspace_stats(store)
-    click.echo(f"\n{settings.database}: {result.people:,} people, {result.events:,} events")
-    for name, count in list(result.events_by_name.items())[:12]:
-        click.echo(f"  {name:<32} {count:,}")
-    click.echo("\nTry: .venv/bin/nudge stats --db data/demo.db")
-    click.echo("     .venv/bin/nudge people show 00001 --db data/demo.db")
-
-
 for _command in (segments, campaigns, journeys, check, advance, serve, deliveries, send_test, sink):
     cli.add_command(_command)
 for _command in (console, screenshots):
     cli.add_command(_command)
 cli.add_command(simulate)
+cli.add_command(demo)
 
 
 def main() -> None:
