@@ -79,8 +79,9 @@ def event_label(event: Event) -> str:
 
 def event_summary(event: Event, width: int = 60) -> str:
     """The event's key properties on one line (`key=value ...`), cut to `width` chars."""
-    parts = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in
-             event.properties.items()]  # fmt: skip
+    parts = [
+        f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in event.properties.items()
+    ]
     text = " ".join(parts)
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -147,9 +148,7 @@ def scheduler_status(store: Store, now: int) -> SchedulerStatus:
     )
 
 
-def recent_decisions(
-    store: Store, limit: int, after_id: int | None = None
-) -> list[ActivityEntry]:
+def recent_decisions(store: Store, limit: int, after_id: int | None = None) -> list[ActivityEntry]:
     """The latest engine and outbox decisions (`DECISION_KINDS`), newest first."""
     return store.live.activity_page(limit, after_id, DECISION_KINDS)
 

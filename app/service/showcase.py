@@ -29,9 +29,27 @@ SHOWCASE_NOW_MS = 1_792_065_600_000
 #: Sign-ups spread over the 3.5 days before it.
 _SPAN_MS = 84 * HOUR_MS
 _FIRST_NAMES = (
-    "Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Greta", "Hiro", "Ines", "Jonas",
-    "Kira", "Luca", "Mina", "Noor", "Omar", "Pia", "Quinn", "Rosa", "Sven", "Tara",
-)  # fmt: skip
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elif",
+    "Femi",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Luca",
+    "Mina",
+    "Noor",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+)
 
 
 @dataclass(slots=True)
@@ -63,8 +81,9 @@ def _ops(rng: random.Random, people: int) -> list[tuple[int, dict[str, Any]]]:
             traits["seats"] = rng.randrange(1, 9)
         out.append((at, _op("identify", uid, at, n, traits=traits)))
         source = rng.choice(("ad", "pricing", "referral"))
-        out.append((at + 5_000, _op("track", uid, at + 5_000, n, "signed_up", plan="trial",
-                                    source=source)))  # fmt: skip
+        out.append(
+            (at + 5_000, _op("track", uid, at + 5_000, n, "signed_up", plan="trial", source=source))
+        )
         for k in range(rng.randrange(0, 4)):
             login = at + rng.randrange(10 * MINUTE_MS, 60 * HOUR_MS)
             out.append((login, _op("track", uid, login, n * 10 + k, "app_login")))
@@ -74,8 +93,20 @@ def _ops(rng: random.Random, people: int) -> list[tuple[int, dict[str, Any]]]:
             out.append((made, _op("track", uid, made, n, "project_created", template=template)))
         if rng.random() < 0.18:
             paid = at + rng.randrange(2 * HOUR_MS, 70 * HOUR_MS)
-            out.append((paid, _op("track", uid, paid, n, "upgraded", plan="team",
-                                  amount=rng.choice((19, 49, 49.5)))))  # fmt: skip
+            out.append(
+                (
+                    paid,
+                    _op(
+                        "track",
+                        uid,
+                        paid,
+                        n,
+                        "upgraded",
+                        plan="team",
+                        amount=rng.choice((19, 49, 49.5)),
+                    ),
+                )
+            )
     return sorted((t, op) for t, op in out if t < SHOWCASE_NOW_MS)
 
 

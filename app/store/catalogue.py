@@ -105,4 +105,3 @@ class FunnelsRepo:
             (campaign_id,),
         ).fetchone()
         return None if row is None else (str(row[0]), str(row[1]))
-

@@ -23,9 +23,18 @@ _ACTIVITY_COLUMNS = "id, at, person_id, kind, campaign, step, detail"
 
 def _event(row: Sequence[Any]) -> Event:
     return Event(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6], orjson.loads(row[7]), row[8],
-        row[9], row[10],
-    )  # fmt: skip
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        orjson.loads(row[7]),
+        row[8],
+        row[9],
+        row[10],
+    )
 
 
 def _entry(row: Sequence[Any]) -> ActivityEntry:
@@ -146,9 +155,12 @@ class LiveRepo:
         return int(journeys), int(deliveries)
 
     def deliveries_page(
-        self, limit: int, before_id: int | None = None, state: str | None = None,
+        self,
+        limit: int,
+        before_id: int | None = None,
+        state: str | None = None,
         campaign: str | None = None,
-    ) -> list[Delivery]:  # fmt: skip
+    ) -> list[Delivery]:
         """Up to `limit` deliveries, latest first, below `before_id`, optionally of one state
         and one campaign."""
         clauses: list[str] = ["id < ?"]

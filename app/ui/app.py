@@ -25,8 +25,8 @@ from app.config import Settings
 from app.core.clock import Clock, SystemClock
 from app.core.errors import NudgeError
 from app.delivery.mailer import Mailer
-from app.service.outbox import Outbox
 from app.service.live import last_seq, recent_decisions
+from app.service.outbox import Outbox
 from app.service.scheduler import TickReport
 from app.service.workspace import Workspace, open_workspace
 from app.ui.messages import DefinitionsReloaded, LiveDataChanged, OperatorError, SchedulerTicked
@@ -65,7 +65,10 @@ class NudgeApp(App[None]):
     MODES = {name: screen for name, (_, _, screen) in MODE_KEYS.items()}
     DEFAULT_MODE = "live"
     BINDINGS = [
-        *(Binding(key, f"switch_mode('{name}')", label) for name, (key, label, _) in MODE_KEYS.items()),
+        *(
+            Binding(key, f"switch_mode('{name}')", label)
+            for name, (key, label, _) in MODE_KEYS.items()
+        ),
         Binding("plus", "faster", "Faster"),
         Binding("minus", "slower", "Slower"),
         Binding("q", "quit", "Quit", show=False),

@@ -49,8 +49,9 @@ class SendTestModal(ModalScreen[TestSend | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Send a test of a step (rendered with the person's data)")
-            yield Select([(s, s) for s in self.steps], value=self.steps[0], id="step",
-                         allow_blank=False)  # fmt: skip
+            yield Select(
+                [(s, s) for s in self.steps], value=self.steps[0], id="step", allow_blank=False
+            )
             yield Input(placeholder="person: id, email or #row", id="person")
             yield Input(placeholder="send to (empty: the person's address)", id="to")
 

@@ -43,7 +43,7 @@ class NudgeScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield TopBar(self.TITLE)
         yield from self.body()
-        yield Footer()
+        yield Footer(compact=True)
 
     def body(self) -> ComposeResult:
         """The screen's own widgets."""

@@ -87,18 +87,23 @@ class CampaignScreen(NudgeScreen):
         self.refresh_bindings()
 
     def load_journeys(self, before: Any) -> tuple[list[Row], Any]:
-        found = self.attempt(
-            recent_journeys, self.workspace, self.campaign_id, JOURNEYS, before
-        ) or []
+        found = (
+            self.attempt(recent_journeys, self.workspace, self.campaign_id, JOURNEYS, before) or []
+        )
         zone, now = self.nudge.settings.zone, self.now
         rows: list[Row] = [
             (
                 str(j.id),
-                (j.id, f"#{j.person_id}", j.state + (" ✓" if j.converted_at else ""),
-                 j.step_id or j.exit_reason or "-", f"{short(j.entered_at, zone)} ({ago(j.entered_at, now)})"),
+                (
+                    j.id,
+                    f"#{j.person_id}",
+                    j.state + (" ✓" if j.converted_at else ""),
+                    j.step_id or j.exit_reason or "-",
+                    f"{short(j.entered_at, zone)} ({ago(j.entered_at, now)})",
+                ),
             )
             for j in found
-        ]  # fmt: skip
+        ]
         return rows, (found[-1].id if len(found) == JOURNEYS else None)
 
     # -- actions -------------------------------------------------------------------------------
@@ -156,10 +161,15 @@ class CampaignScreen(NudgeScreen):
         from app.service.deliveries import send_test
 
         delivery, _ = await send_test(
-            self.nudge.outbox(), self.campaign_id, request.step, request.person, self.now,
+            self.nudge.outbox(),
+            self.campaign_id,
+            request.step,
+            request.person,
+            self.now,
             request.to,
-        )  # fmt: skip
+        )
         self.notify(
             f"test delivery {delivery.id}: {delivery.state} to "
-            f"{delivery.to_address or '(no address)'}" + (f" ({delivery.reason})" if delivery.reason else "")
+            f"{delivery.to_address or '(no address)'}"
+            + (f" ({delivery.reason})" if delivery.reason else "")
         )

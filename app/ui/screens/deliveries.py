@@ -70,12 +70,17 @@ class DeliveriesScreen(NudgeScreen):
         rows: list[Row] = [
             (
                 str(d.id),
-                (d.id, d.state + (" (test)" if d.test else ""), short(d.created_at, zone),
-                 cut(f"{d.campaign_id}/{d.step_id}", 28), cut(d.to_address or "-", 26),
-                 cut(d.reason or "", 40)),
+                (
+                    d.id,
+                    d.state + (" (test)" if d.test else ""),
+                    short(d.created_at, zone),
+                    cut(f"{d.campaign_id}/{d.step_id}", 28),
+                    cut(d.to_address or "-", 26),
+                    cut(d.reason or "", 40),
+                ),
             )
             for d in found
-        ]  # fmt: skip
+        ]
         return rows, (found[-1].id if len(found) == PAGE else None)
 
     def action_next_state(self) -> None:

@@ -61,9 +61,14 @@ class EventsScreen(NudgeScreen):
             s = e.summary
             drift = ", ".join(p.key for p in e.drifting)
             table.add_row(
-                cut(e.label, 30), f"{s.count:,}", f"{s.people:,}", short(s.first_seen, zone),
-                short(s.last_seen, zone), cut(("⚠ " + drift) if drift else "", 24), key=str(index),
-            )  # fmt: skip
+                cut(e.label, 30),
+                f"{s.count:,}",
+                f"{s.people:,}",
+                short(s.first_seen, zone),
+                short(s.last_seen, zone),
+                cut(("⚠ " + drift) if drift else "", 24),
+                key=str(index),
+            )
         drifting = sum(1 for e in entries if e.drifting)
         self.query_one("#catalogue-title", Static).update(
             f"{len(entries)} event names · {drifting} with properties whose type varies"
@@ -87,6 +92,7 @@ class EventsScreen(NudgeScreen):
         for p in sorted(entry.properties, key=lambda p: (not p.drifts, p.key)):
             types = ", ".join(f"{t} {n}" for t, n in sorted(p.types.items(), key=lambda x: -x[1]))
             table.add_row(
-                ("⚠ " if p.drifts else "") + cut(p.key, 28), cut(types, 30),
+                ("⚠ " if p.drifts else "") + cut(p.key, 28),
+                cut(types, 30),
                 cut(" ".join(p.examples), 50),
-            )  # fmt: skip
+            )

@@ -74,8 +74,9 @@ class LiveScreen(NudgeScreen):
                 yield Static("", id="rate-title")
                 yield Sparkline([], id="rate")
             yield Static("", id="scheduler")
-        yield Input(placeholder="event name and/or @person, Enter to apply", id="filter",
-                    compact=True)  # fmt: skip
+        yield Input(
+            placeholder="event name and/or @person, Enter to apply", id="filter", compact=True
+        )
         yield Static("", id="stream-title")
         yield DataTable(id="stream", cursor_type="row", zebra_stripes=True)
         yield Static("Decisions", id="decisions-title")
@@ -107,9 +108,7 @@ class LiveScreen(NudgeScreen):
                 self.missed = change.last_seq - newest
                 self.render_title()
             else:
-                fresh = self.attempt(
-                    events_after, self.workspace.store, newest, PAGE, self.filter
-                )
+                fresh = self.attempt(events_after, self.workspace.store, newest, PAGE, self.filter)
                 if fresh:
                     self.events = (fresh + self.events)[:PAGE]
                     self.render_stream()
@@ -123,7 +122,9 @@ class LiveScreen(NudgeScreen):
             (
                 short(e.timestamp, zone),
                 cut(event_label(e), 18),
-                cut(e.name or e.type, 22) if e.type == "track" else cut(f"{e.type} {e.name or ''}", 22),
+                cut(e.name or e.type, 22)
+                if e.type == "track"
+                else cut(f"{e.type} {e.name or ''}", 22),
                 event_summary(e, 70),
             )
             for e in self.events
@@ -155,9 +156,7 @@ class LiveScreen(NudgeScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         wanted = parse_filter(event.value)
-        if wanted.person and self.attempt(
-            latest_events, self.workspace.store, 1, wanted
-        ) is None:
+        if wanted.person and self.attempt(latest_events, self.workspace.store, 1, wanted) is None:
             return  # nobody by that id: the error was shown, the filter stays
         self.filter = wanted
         self.post_message(self.FilterChanged(wanted))

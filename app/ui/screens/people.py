@@ -32,8 +32,9 @@ class PeopleScreen(NudgeScreen):
         self.search = ""
 
     def body(self) -> ComposeResult:
-        yield Input(placeholder="/ search id, email or attribute value; Enter", id="search",
-                    compact=True)  # fmt: skip
+        yield Input(
+            placeholder="/ search id, email or attribute value; Enter", id="search", compact=True
+        )
         yield PagedTable(
             self.load_people, ("row", "id", "email", "first seen", "attributes"), id="people"
         )
@@ -55,10 +56,15 @@ class PeopleScreen(NudgeScreen):
             rows.append(
                 (
                     str(p.id),
-                    (f"#{p.id}", cut(p.external_id or "-", 18), cut(p.email or "-", 28),
-                     short(p.created_at, zone), cut(text, 60)),
+                    (
+                        f"#{p.id}",
+                        cut(p.external_id or "-", 18),
+                        cut(p.email or "-", 28),
+                        short(p.created_at, zone),
+                        cut(text, 60),
+                    ),
                 )
-            )  # fmt: skip
+            )
         return rows, (found[-1].id if len(found) == PAGE else None)
 
     def action_search(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -64,16 +65,18 @@ class PersonScreen(NudgeScreen):
 
     def render_header(self, header: PersonHeader) -> None:
         p, zone, now = header.person, self.nudge.settings.zone, self.now
-        flags = [f for f, on in (("suppressed", p.suppressed), ("unsubscribed", p.unsubscribed)) if on]
-        lines = [
-            f"[b]{p.label}[/b]  {p.email or '(no email)'}  {' '.join(flags)}".rstrip(),
-            f"first seen {when(p.created_at, zone)} · {header.event_count:,} events",
+        flags = [
+            f for f, on in (("suppressed", p.suppressed), ("unsubscribed", p.unsubscribed)) if on
         ]
+        title = Text.assemble((p.label, "bold"), f"  {p.email or '(no email)'}  {' '.join(flags)}")
+        lines = [f"first seen {when(p.created_at, zone)} · {header.event_count:,} events"]
         lines += [
             f"  {name} = {cut(json.dumps(p.attributes[name], ensure_ascii=False), 40)}"
             for name in sorted(p.attributes)
         ]
-        self.query_one("#attributes", Static).update("\n".join(_escape(x) for x in lines))
+        self.query_one("#attributes", Static).update(
+            Text("\n").join([title.rstrip() or title, *(Text(x) for x in lines)])
+        )
         seg = [f"  {s} since {ago(since, now)}" for s, since in sorted(header.segments.items())]
         jour = [
             f"  {j.campaign_id}: {j.state}"
@@ -82,16 +85,19 @@ class PersonScreen(NudgeScreen):
             for j in header.journeys[:10]
         ]
         text = ["Segments"] + (seg or ["  (none)"]) + ["Journeys"] + (jour or ["  (none)"])
-        self.query_one("#membership", Static).update("\n".join(_escape(x) for x in text))
+        self.query_one("#membership", Static).update(Text("\n".join(text)))
 
     def load_timeline(self, cursor: Any) -> tuple[list[Row], Any]:
         """The next page of the timeline."""
         if self.header is None:
             return [], None
         got = self.attempt(
-            timeline_page, self.workspace.store, self.header.person.id,
-            cursor or TimelineCursor(), PAGE,
-        )  # fmt: skip
+            timeline_page,
+            self.workspace.store,
+            self.header.person.id,
+            cursor or TimelineCursor(),
+            PAGE,
+        )
         if got is None:
             return [], None
         items, nxt = got
@@ -100,8 +106,9 @@ class PersonScreen(NudgeScreen):
         for item in items:
             self._serial += 1
             key = f"{item.ref[0]}:{item.ref[1]}" if item.ref else f"row:{self._serial}"
-            rows.append((key, (when(item.at, zone), item.kind, cut(item.title, 34),
-                               cut(item.detail, 60))))  # fmt: skip
+            rows.append(
+                (key, (when(item.at, zone), item.kind, cut(item.title, 34), cut(item.detail, 60)))
+            )
         return rows, (None if nxt.done else nxt)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -110,13 +117,3 @@ class PersonScreen(NudgeScreen):
             from app.ui.screens.delivery import DeliveryScreen
 
             self.app.push_screen(DeliveryScreen(int(ident)))
-
-
-def _escape(text: str) -> str:
-    """Keep our own bold markup, escape the rest (attribute values may hold brackets)."""
-    from rich.markup import escape
-
-    if text.startswith("[b]"):
-        head, _, rest = text.partition("[/b]")
-        return f"[b]{escape(head[3:])}[/b]{escape(rest)}"
-    return escape(text)

@@ -56,9 +56,9 @@ class SegmentScreen(NudgeScreen):
         table.focus()
 
     def load_members(self, after: Any) -> tuple[list[Row], Any]:
-        found = self.attempt(
-            segment_members, self.workspace.store, self.seg_id, PAGE, after or 0
-        ) or []
+        found = (
+            self.attempt(segment_members, self.workspace.store, self.seg_id, PAGE, after or 0) or []
+        )
         now = self.now
         rows: list[Row] = [
             (str(p.id), (cut(p.label, 24), cut(p.email or "-", 30), ago(since, now)))
@@ -82,7 +82,9 @@ class SegmentScreen(NudgeScreen):
         if answer is None:
             return
         verdict = "IN" if answer.member else "OUT"
-        stored = "" if answer.stored == answer.member else " (stored membership differs: a sweep is due)"
+        stored = (
+            "" if answer.stored == answer.member else " (stored membership differs: a sweep is due)"
+        )
         self.query_one("#why", Static).update(
             f"{key} is {verdict}{stored}\n" + "\n".join(answer.lines)
         )

@@ -36,9 +36,13 @@ class SegmentsScreen(NudgeScreen):
         table.clear()
         for s in rows:
             table.add_row(
-                s.id, f"{s.members:,}", f"{s.entered_24h:,}", f"{s.exited_24h:,}", cut(s.name, 40),
+                s.id,
+                f"{s.members:,}",
+                f"{s.entered_24h:,}",
+                f"{s.exited_24h:,}",
+                cut(s.name, 40),
                 key=s.id,
-            )  # fmt: skip
+            )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         from app.ui.screens.segment import SegmentScreen

@@ -37,7 +37,7 @@ class FunnelTable(DataTable[Any]):
         self.clear()
         total = funnel.entered
         for index, row in enumerate(funnel.rows):
-            indent = "  " * row.depth
+            indent = "│ " * row.depth
             label = Text(f"{indent}{'↳ ' if row.kind == 'path' else ''}{row.label}")
             if row.kind == "path":
                 label.stylize("italic")
@@ -45,7 +45,10 @@ class FunnelTable(DataTable[Any]):
             self.add_row(
                 label,
                 cut(row.summary, 30),
-                Text(f"{bar(row.count, total)} {row.count:,}", style="bold" if row.kind == "step" else ""),
+                Text(
+                    f"{bar(row.count, total)} {row.count:,}",
+                    style="bold" if row.kind == "step" else "",
+                ),
                 pct,
                 f"{row.waiting:,}" if row.waiting else "",
                 "" if row.queued is None else f"{row.queued:,}",
