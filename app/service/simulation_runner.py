@@ -50,6 +50,10 @@ from app.store import Store
 SWEEP_MS = HOUR_MS
 #: Progress is reported every this many operations.
 PROGRESS_EVERY = 1_000
+#: Operations (and their ticks) per commit of the scratch database. Each operation and
+#: each tick still runs in its own (nested) transaction, as live; only the commit is
+#: shared, which nobody else can observe in a scratch file.
+COMMIT_EVERY = 500
 #: The scratch scheduler's lease never runs out between two virtual instants.
 _LEASE_MS = 1 << 62
 _HOLDER = "simulation"
@@ -169,7 +173,22 @@ class Replay:
     def close(self) -> None:
         """Close the event loop and the scratch database."""
         self._loop.close()
+        if self.store.db.conn.in_transaction:
+            self.store.db.conn.rollback()
         self.store.close()
+
+    def group(self) -> None:
+        """Commit what the last operations did and open the next shared transaction."""
+        conn = self.store.db.conn
+        if conn.in_transaction:
+            conn.commit()
+        conn.execute("BEGIN")
+
+    def settle(self) -> None:
+        """Commit the shared transaction (before the report reads the store)."""
+        conn = self.store.db.conn
+        if conn.in_transaction:
+            conn.commit()
 
     def _refresh_due(self) -> None:
         dues = [
@@ -283,6 +302,8 @@ def _run(
                     replay = Replay(
                         request.settings, definitions, Path(folder) / "scratch.db", first
                     )
+                if done % COMMIT_EVERY == 0:
+                    replay.group()
                 replay.run_until(op.timestamp, cancel)
                 replay.apply(op)
                 done += 1
@@ -294,7 +315,9 @@ def _run(
             end = request.until_ms if request.until_ms is not None else ops.to_ms
             if end is None:
                 end = replay.clock.at_ms
+            replay.group()
             replay.run_until(end, cancel)
+            replay.settle()
             replay.clock.at_ms = max(replay.clock.at_ms, end)
             if progress is not None:
                 progress(done, total)
