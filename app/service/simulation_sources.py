@@ -112,11 +112,13 @@ def _used_segments(
 
 
 def _campaign_refs(campaign: Campaign) -> set[str]:
-    from app.core.campaigns import SegmentTrigger, walk_steps
+    from app.core.campaigns import BroadcastTrigger, SegmentTrigger, walk_steps
 
     refs: set[str] = set()
     if isinstance(campaign.trigger, SegmentTrigger):
         refs.add(campaign.trigger.segment_id)
+    if isinstance(campaign.trigger, BroadcastTrigger):
+        refs.add(campaign.trigger.broadcast.segment)
     if campaign.entry_filter is not None:
         refs |= segment_refs(campaign.entry_filter)
     if campaign.goal is not None and campaign.goal.segment_entered is not None:
