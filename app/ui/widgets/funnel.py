@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 from app.service.funnels import Funnel
 from app.ui.format import cut
 
-BAR = 20
+BAR = 16
 
 
 def bar(count: int, total: int, width: int = BAR) -> str:
@@ -44,7 +44,7 @@ class FunnelTable(DataTable[Any]):
             pct = f"{row.count / total:4.0%}" if total else ""
             self.add_row(
                 label,
-                cut(row.summary, 30),
+                cut(row.summary, 26),
                 Text(
                     f"{bar(row.count, total)} {row.count:,}",
                     style="bold" if row.kind == "step" else "",
