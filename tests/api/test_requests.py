@@ -246,3 +246,14 @@ def test_no_traceback_for_an_unknown_route_or_method(client: TestClient) -> None
     assert r.status_code == 405 and set(r.json()) == {"code", "message"}
     r = client.get("/nowhere")
     assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+def test_an_unexpected_error_is_a_json_500_without_traceback(kit: Kit) -> None:
+    @kit.app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    with TestClient(kit.app, raise_server_exceptions=False) as client:
+        r = client.get("/boom")
+    assert r.status_code == 500
+    assert r.json() == {"code": "internal_error", "message": "unexpected RuntimeError"}

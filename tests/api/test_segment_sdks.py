@@ -123,3 +123,14 @@ def test_a_retried_batch_is_stored_once(library: str, tmp_path: Path, clock: Fix
         ]
     finally:
         kit.backend.close()
+
+
+def test_segment_ids_with_a_space_a_slash_and_a_non_ascii_letter_round_trip(
+    url: str, kit: Kit
+) -> None:
+    client = _segment(url)
+    ids = ["ann smith", "team/ann", "zoë"]
+    for user in ids:
+        client.track(user, "hello")
+    assert [e.user_id for e in kit.events()] == ids
+    assert all(kit.person(user) is not None for user in ids)
