@@ -251,8 +251,10 @@ class _Person:
                 self.track(at + 20 * MINUTE_MS, "campaign_sent", campaign_number=n + 1,
                            recipients=rng.randint(40, 4000))  # fmt: skip
         if rng.random() < prof["integration"]:
-            self.track(rng.choice(logins) + 9 * MINUTE_MS, "integration_connected",
-                       integration=rng.choice(INTEGRATIONS))  # fmt: skip
+            count = min(len(logins), rng.choice((1, 1, 2)))
+            chosen = zip(rng.sample(logins, count), rng.sample(INTEGRATIONS, count), strict=True)
+            for at, name in chosen:
+                self.track(at + 9 * MINUTE_MS, "integration_connected", integration=name)
         if rng.random() < prof["invite"]:
             for at in rng.sample(logins, min(len(logins), rng.choice((1, 1, 2)))):
                 self.track(at + 12 * MINUTE_MS, "team_member_invited",
