@@ -108,7 +108,7 @@ class SimulationRequest:
 class Progress(Protocol):
     """Told how far a simulation is: operations replayed out of the total."""
 
-    def __call__(self, done: int, total: int) -> None: ...
+    def __call__(self, done: int, total: int, /) -> None: ...
 
 
 class SimulationCancelled(NudgeError):

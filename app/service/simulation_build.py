@@ -99,8 +99,8 @@ def _funnel(
         PathCount(steps=list(p), journeys=n)
         for p, n in sorted(paths.items(), key=lambda item: (-item[1], item[0]))
     ]
-    for step_id, kind, label, count in store.activity.decision_counts(campaign.id):
-        step = by_id.get(step_id or "")
+    for at_step, kind, label, count in store.activity.decision_counts(campaign.id):
+        step = by_id.get(at_step or "")
         if step is None:
             continue
         if kind in _PATH_KINDS and label is not None:

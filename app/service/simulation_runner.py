@@ -20,7 +20,7 @@ from app.core.errors import NudgeError
 from app.core.times import HOUR_MS
 from app.delivery.recording import RecordingMailer
 from app.service.engine import Engine
-from app.service.ingest import Ingestor
+from app.service.ingest import BatchChanges, Ingestor
 from app.service.outbox import Outbox
 from app.service.scheduler import Scheduler
 from app.service.segments import SegmentKeeper
@@ -42,6 +42,7 @@ from app.service.simulation_sources import (
     load_simulated,
     read_log_files,
 )
+from app.service.simulation_sweeps import SweepTimes
 from app.service.workspace import Workspace
 from app.store import Store
 
@@ -143,7 +144,9 @@ class Replay:
         self.workspace = Workspace(
             self.settings, store, self.clock, keeper, engine, Ingestor(store, self.clock)
         )
-        self.workspace.ingestor.on_change = self.workspace.after_batch
+        # Segment windows an event leaves at an exact instant are swept at that instant.
+        self.windows = SweepTimes(store, keeper.conditions) if definitions.segments else None
+        self.workspace.ingestor.on_change = self._on_change
         self.mailer = RecordingMailer()
         self.outbox = Outbox(store, engine, self.settings, self.mailer)
         self.scheduler = Scheduler(
@@ -190,6 +193,12 @@ class Replay:
         if conn.in_transaction:
             conn.commit()
 
+    def _on_change(self, changes: BatchChanges) -> None:
+        self.workspace.after_batch(changes)
+        if self.windows is not None:
+            for event in changes.events:
+                self.windows.on_event(event.name, event.timestamp)
+
     def _refresh_due(self) -> None:
         dues = [
             d
@@ -207,6 +216,8 @@ class Replay:
                 candidates.append(self.next_sweep)
             if self.broadcasts:
                 candidates.append(self.broadcasts[0])
+            if self.windows is not None and self.windows.next is not None:
+                candidates.append(self.windows.next)
             if not candidates:
                 return
             at = max(min(candidates), self.clock.at_ms)
@@ -215,16 +226,21 @@ class Replay:
             if cancel is not None and cancel.is_set():
                 raise SimulationCancelled("simulation cancelled")
             self.clock.at_ms = at
-            # The sweep and the date scan read every person: they run on the sweep
-            # instants, not at each of the (many) due instants between two of them.
-            sweep = self.sweeps and self.next_sweep <= at
-            tick = self.scheduler.tick(at, sweep=sweep, dates=sweep)
+            # The sweep and the date scan read every person: they run on the hourly
+            # grid, not at each of the (many) due instants between two of them; the
+            # sweep also runs when an event leaves a segment's window.
+            grid = self.sweeps and self.next_sweep <= at
+            leaves = None if self.windows is None else self.windows.next
+            sweep = grid or (leaves is not None and leaves <= at)
+            tick = self.scheduler.tick(at, sweep=sweep, dates=grid)
             report = self._loop.run_until_complete(tick)
             self.ticks += 1
             if report.errors:
                 raise NudgeError(f"scheduler tick at {at} failed: {report.errors[0]}")
-            if sweep:
+            if grid:
                 self.next_sweep = (at // SWEEP_MS + 1) * SWEEP_MS
+            if sweep and self.windows is not None:
+                self.windows.after_sweep(at)
             while self.broadcasts and self.broadcasts[0] <= at:
                 self.broadcasts.pop(0)
             self.next_due = report.next_due_at

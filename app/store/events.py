@@ -159,6 +159,16 @@ class EventsRepo:
         row = self._conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()
         return int(row[0])
 
+    def first_after(self, name: str, after: int) -> int | None:
+        """The earliest time (ms UTC) of a person's event `name` later than `after`, or
+        None (the simulator's next segment-sweep instant)."""
+        row = self._conn.execute(
+            "SELECT min(timestamp) FROM events WHERE name = ? AND timestamp > ? "
+            "AND person_id IS NOT NULL",
+            (name, after),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def count(self) -> int:
         """How many events there are."""
         return int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])

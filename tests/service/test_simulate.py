@@ -6,6 +6,7 @@ a person's timeline.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from pathlib import Path
 
@@ -174,3 +175,46 @@ def test_log_files_replay_in_time_order_and_bad_lines_are_reported(tmp_path: Pat
     assert report.problems[0].startswith(f"{tmp_path / 'one.jsonl'}:2: not JSON")
     assert report.problems[1] == f"{tmp_path / 'two.jsonl'}:2: no timestamp (a replay needs one)"
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_segment_exit_by_time_alone_happens_at_its_instant(tmp_path: Path) -> None:
+    # Leaving "active in the last 2 days" happens 2 days and 1 ms after the last login
+    # (an event exactly 2 days old is still inside): the message goes out then, not at
+    # the next hour or the next operation.
+    folder = tmp_path / "campaigns"
+    (folder / "segments").mkdir(parents=True)
+    (folder / "templates").mkdir()
+    (folder / "templates" / "miss.html.j2").write_text("<p>miss you</p>")
+    (folder / "segments" / "recent.yaml").write_text(
+        "id: recent\nname: Recent\ncondition: {performed: login, within: 2d}\n"
+    )
+    (folder / "miss.yaml").write_text(
+        "id: miss\nname: Miss\ntrigger: {segment_exited: recent}\nre_entry: every_time\n"
+        "steps:\n  - id: m\n    send: {template: miss, subject: Miss you}\n"
+    )
+    lines = [
+        ("a", "identify", "2024-03-01T00:00:00Z"),
+        ("b", "identify", "2024-03-01T00:00:00Z"),
+        ("a", "login", "2024-03-01T10:00:00.250Z"),
+        ("b", "login", "2024-03-01T11:00:00Z"),
+        ("b", "login", "2024-03-02T09:30:00Z"),
+        ("a", "other", "2024-03-09T00:00:00Z"),
+    ]
+    log = tmp_path / "log.jsonl"
+    with log.open("w") as out:
+        for who, what, at in lines:
+            if what == "identify":
+                traits = {"email": f"{who}@x.org"}
+                out.write(json.dumps({"type": what, "userId": who, "traits": traits,
+                                      "timestamp": at}) + "\n")  # fmt: skip
+            else:
+                out.write(json.dumps({"type": "track", "userId": who, "event": what,
+                                      "timestamp": at}) + "\n")  # fmt: skip
+    request = SimulationRequest(
+        (CampaignSource(folder / "miss.yaml"),),
+        LogFiles((log,)),
+        load_settings(database=tmp_path / "none.db", campaigns=folder),
+    )
+    report = simulate(request)
+    got = [(m.person, m.at_iso) for m in report.messages]
+    assert got == [("a", "2024-03-03T10:00:00.251Z"), ("b", "2024-03-04T09:30:00.001Z")]
