@@ -89,6 +89,12 @@ async def editor_error(pilot: Pilot[Any]) -> None:
     await _keys(pilot, "ctrl+s")
 
 
+async def simulation(pilot: Pilot[Any]) -> None:
+    await funnel(pilot)
+    await _keys(pilot, "s", "tab", "tab", "tab", *"trial-004")
+    await _keys(pilot, "ctrl+r")
+
+
 async def deliveries(pilot: Pilot[Any]) -> None:
     await _keys(pilot, "5")
 
@@ -113,6 +119,7 @@ SCENES: dict[str, Scene] = {
     "campaigns": campaigns,
     "funnel": funnel,
     "editor_error": editor_error,
+    "simulation": simulation,
     "deliveries": deliveries,
     "events": events,
 }

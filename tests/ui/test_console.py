@@ -382,3 +382,83 @@ async def test_send_test_goes_through_the_console_mailer(make_console: Build) ->
         await pilot.pause()
         mailer: Any = app.mailer
         assert [r.recipients for r in mailer.records] == [("qa@example.com",)]
+
+
+async def _open_simulator(pilot: Any) -> None:
+    await _open_welcome(pilot)
+    await pilot.press("s")
+    await pilot.pause()
+
+
+async def test_a_simulation_runs_to_the_end_and_reports(make_console: Build) -> None:
+    from app.ui.screens.simulate import SimulateScreen, SimulationFinished
+
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await _open_simulator(pilot)
+        assert isinstance(app.screen, SimulateScreen)
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        finished = _of(messages, SimulationFinished)
+        assert len(finished) == 1 and finished[0].comparison is None
+        funnel = finished[0].report.campaigns[0]
+        # One engine, two clocks: replaying the recorded week enters the same people
+        # the live engine entered (every welcome journey began inside that week).
+        assert (
+            funnel.entered == app.workspace.store.journeys.campaign_counts()["welcome"]["entered"]
+        )
+        table = app.screen.query_one("#sim-funnel", DataTable)
+        assert table.row_count == len(funnel.steps)
+        assert f"{funnel.entered:,} entered" in _text(app, "#status")
+
+
+async def test_a_simulation_can_be_cancelled(
+    make_console: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.ui.screens.simulate as simulate_screen
+    from app.ui.screens.simulate import SimulationFinished, SimulationStopped
+
+    real = simulate_screen.simulate
+
+    def cancelled_at_once(request: Any, *, progress: Any, cancel: Any) -> Any:
+        cancel.set()  # as if the operator pressed ctrl+x as the replay began
+        return real(request, progress=progress, cancel=cancel)
+
+    monkeypatch.setattr(simulate_screen, "simulate", cancelled_at_once)
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await _open_simulator(pilot)
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(_of(messages, SimulationStopped)) == 1
+        assert _of(messages, SimulationFinished) == []
+        assert "cancelled" in _text(app, "#status")
+
+
+async def test_a_draft_is_simulated_against_the_running_version(make_console: Build) -> None:
+    from app.ui.screens.simulate import SimulationFinished
+
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await _open_welcome(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        area = app.screen.query_one(YamlArea)
+        area.load_text(area.text.replace("max_time: 36h", "max_time: 12h"))
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        comparison = _of(messages, SimulationFinished)[0].comparison
+        assert comparison is not None
+        # A shorter wait can only send the guide to more people, never fewer.
+        base = {s.id: s.reached for s in comparison.base.campaigns[0].steps}
+        other = {s.id: s.reached for s in comparison.other.campaigns[0].steps}
+        assert other["guide"] >= base["guide"]
+        assert "Compared with the running version" in _text(app, "#report")

@@ -29,6 +29,7 @@ class EditorScreen(NudgeScreen):
     CSS_PATH = "editor.tcss"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+r", "simulate", "Simulate draft", priority=True),
         Binding("escape", "close", "Back"),
     ]
 
@@ -86,6 +87,12 @@ class EditorScreen(NudgeScreen):
         self.post_message(DraftSaved(self.campaign_id, version))
         self.show_problems([], f"saved: version {version[:8]} is live")
         self.notify(f"{self.campaign_id}: version {version[:8]} is live")
+
+    def action_simulate(self) -> None:
+        """Simulate the draft as it stands, compared with the running version."""
+        from app.ui.screens.simulate import SimulateScreen
+
+        self.app.push_screen(SimulateScreen(self.campaign_id, self.query_one(YamlArea).text))
 
     def action_close(self) -> None:
         """Back; ask first when the draft has unsaved changes."""

@@ -1,0 +1,237 @@
+"""Simulate a campaign: replay a time range of recorded events (or a JSONL log) through
+it with the production engine on a virtual clock (`app.service.simulate`), with progress
+and cancel; show the funnel, paths, messages and a person's simulated timeline, and for
+a draft, the comparison against the running version.
+
+The simulation runs in a worker thread with its own connections (the live database is
+only read); progress messages replace each other in the queue, so a fast replay cannot
+flood the interface.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Input, ProgressBar, Static
+
+from app.core.errors import NudgeError
+from app.core.times import DAY_MS, format_instant, parse_instant
+from app.service.simulate import (
+    CampaignSource,
+    Comparison,
+    LiveHistory,
+    LogFiles,
+    SimulationCancelled,
+    SimulationReport,
+    SimulationRequest,
+    compare,
+    render_comparison_text,
+    render_report_text,
+    simulate,
+)
+from app.ui.screens.base import NudgeScreen
+from app.ui.widgets.funnel import bar
+
+#: The default range: the week of recorded events before now.
+DEFAULT_RANGE_MS = 7 * DAY_MS
+
+
+class SimulationProgressed(Message):
+    """How far the replay is; a newer one replaces an unhandled older one."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__()
+        self.done = done
+        self.total = total
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SimulationProgressed)
+
+
+@dataclass
+class SimulationFinished(Message):
+    """A simulation (or a comparison, for a draft) ran to the end."""
+
+    report: SimulationReport
+    comparison: Comparison | None
+
+
+class SimulationStopped(Message):
+    """The operator cancelled the simulation; nothing was kept."""
+
+
+class SimulateScreen(NudgeScreen):
+    """The simulator for one campaign.
+
+    Args:
+        campaign_id: the campaign (its saved file is simulated).
+        draft: unsaved text to simulate instead, compared against the saved version.
+    """
+
+    TITLE = "Simulate"
+    CSS_PATH = "simulate.tcss"
+    AUTO_FOCUS = "#from"
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run", priority=True),
+        Binding("ctrl+x", "cancel", "Cancel run", priority=True),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, campaign_id: str, draft: str | None = None) -> None:
+        super().__init__()
+        self.campaign_id = campaign_id
+        self.draft = draft
+        self.cancel_event = threading.Event()
+        self.running = False
+        self.report: SimulationReport | None = None
+        self.comparison: Comparison | None = None
+
+    def body(self) -> ComposeResult:
+        now = self.now
+        what = "draft vs running version" if self.draft is not None else "saved version"
+        yield Static(f"Simulate {self.campaign_id} ({what})", classes="section")
+        with Horizontal(id="form"):
+            yield Input(format_instant(now - DEFAULT_RANGE_MS), id="from", compact=True)
+            yield Input(format_instant(now), id="to", compact=True)
+            yield Input(placeholder="or a JSONL log file", id="log", compact=True)
+            yield Input(placeholder="person (optional)", id="person", compact=True)
+        yield ProgressBar(id="progress", show_eta=False)
+        yield Static("ctrl+r runs · ctrl+x cancels · Esc goes back", id="status")
+        yield DataTable(id="sim-funnel", cursor_type="row")
+        with VerticalScroll(id="report-box"):
+            yield Static("", id="report", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#sim-funnel", DataTable).add_columns(
+            "step", "reached", "", "sent", "waiting", "paths"
+        )
+
+    # -- running --------------------------------------------------------------------------
+
+    def request(self) -> tuple[SimulationRequest, SimulationRequest | None]:
+        """The request(s) the form describes: (the run, the base to compare with or None).
+
+        Raises:
+            NudgeError: for a bad time or a campaign that is not loaded.
+        """
+        values = {w.id: w.value.strip() for w in self.query(Input) if w.id}
+        settings = self.nudge.settings
+        version = self.workspace.engine.versions.get(self.campaign_id)
+        if version is None:
+            raise NudgeError(f"campaign {self.campaign_id} is not loaded")
+        if values["log"]:
+            source: LiveHistory | LogFiles = LogFiles((Path(values["log"]),))
+        else:
+            start = parse_instant(values["from"], "from") if values["from"] else None
+            end = parse_instant(values["to"], "to") if values["to"] else None
+            source = LiveHistory(settings.database, start, end)
+        person = values["person"] or None
+        saved = CampaignSource(path=Path(version.file))
+        if self.draft is None:
+            return SimulationRequest((saved,), source, settings, person=person), None
+        draft = CampaignSource(path=Path(version.file), text=self.draft, name="draft")
+        return (
+            SimulationRequest((draft,), source, settings, person=person),
+            SimulationRequest((saved,), source, settings, person=person),
+        )
+
+    def action_run(self) -> None:
+        """Start a simulation (one at a time)."""
+        if self.running:
+            return
+        requests = self.attempt(self.request)
+        if requests is None:
+            return
+        self.cancel_event = threading.Event()
+        self.running = True
+        self.query_one("#status", Static).update("simulating… (ctrl+x cancels)")
+        self.query_one(ProgressBar).update(total=None, progress=0)
+        self.run_simulation(*requests)
+
+    @work(thread=True, exclusive=True, group="simulate", exit_on_error=False)
+    def run_simulation(self, run: SimulationRequest, base: SimulationRequest | None) -> None:
+        """In a worker thread: simulate (or compare), posting progress and the result."""
+        last = [-1]
+
+        def progress(done: int, total: int) -> None:
+            # Coalesced twice: at most a hundred steps, and each replaces the last.
+            step = done * 100 // total if total else 0
+            if step != last[0]:
+                last[0] = step
+                self.post_message(SimulationProgressed(done, total))
+
+        try:
+            if base is None:
+                report = simulate(run, progress=progress, cancel=self.cancel_event)
+                self.post_message(SimulationFinished(report, None))
+            else:
+                comparison = compare(base, run, progress=progress, cancel=self.cancel_event)
+                self.post_message(SimulationFinished(comparison.other, comparison))
+        except SimulationCancelled:
+            self.post_message(SimulationStopped())
+        finally:
+            self.running = False
+
+    def action_cancel(self) -> None:
+        """Stop the running simulation."""
+        if self.running:
+            self.cancel_event.set()
+            self.query_one("#status", Static).update("cancelling…")
+
+    def action_back(self) -> None:
+        self.cancel_event.set()
+        self.app.pop_screen()
+
+    def on_simulation_progressed(self, message: SimulationProgressed) -> None:
+        self.query_one(ProgressBar).update(total=message.total or None, progress=message.done)
+
+    def on_simulation_stopped(self, message: SimulationStopped) -> None:
+        self.running = False
+        self.query_one("#status", Static).update("cancelled: nothing was kept")
+
+    # -- the report -----------------------------------------------------------------------------
+
+    def on_simulation_finished(self, message: SimulationFinished) -> None:
+        self.running = False
+        self.report, self.comparison = message.report, message.comparison
+        report = message.report
+        bar_total = self.query_one(ProgressBar).total or 1
+        self.query_one(ProgressBar).update(progress=bar_total)
+        funnel = report.campaigns[0] if report.campaigns else None
+        if funnel is None:
+            self.query_one("#status", Static).update("done: no campaign in the report")
+            return
+        self.query_one("#status", Static).update(
+            f"done: {report.operations:,} operations · {funnel.entered:,} entered · "
+            f"{funnel.converted:,} converted ({funnel.conversion_rate:.0%}) · "
+            f"{funnel.messages:,} messages"
+        )
+        table = self.query_one("#sim-funnel", DataTable)
+        table.clear()
+        for step in funnel.steps:
+            label = "│ " * step.depth + (f"[{step.branch}] " if step.branch else "") + step.id
+            paths = ", ".join(f"{k} {v}" for k, v in step.paths.items())
+            table.add_row(
+                label,
+                f"{step.reached:,}",
+                bar(step.reached, funnel.entered, 16),
+                f"{step.sent:,}" if step.kind == "send" else "",
+                f"{step.waiting:,}" if step.waiting else "",
+                paths,
+            )
+        text = render_report_text(report)
+        if message.comparison is not None:
+            text = (
+                "Compared with the running version\n"
+                + render_comparison_text(message.comparison)
+                + "\n\n"
+                + text
+            )
+        self.query_one("#report", Static).update(text)
