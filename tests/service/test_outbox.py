@@ -450,11 +450,10 @@ async def test_only_the_lease_holder_sends_and_a_dead_holder_is_taken_over(
         # The console stops renewing; 15 s after its last renewal the lease is free.
         r.clock.at_ms = T + 15 * SECOND + 1
         assert (await r.scheduler.tick()).holder
-        assert [key for key, _, _ in r.received()] == [
-            "onboard/1/hello",
-            "onboard/2/hello",
-            "onboard/3/hello",
-        ]
+        keys = [key for key, _, _ in r.received()]
+        # The console's two went out concurrently (either order); cy's came from us later.
+        assert sorted(keys[:2]) == ["onboard/1/hello", "onboard/2/hello"]
+        assert keys[2:] == ["onboard/3/hello"]
 
 
 async def test_a_row_left_in_sending_is_resent_with_the_same_message_id(tmp_path: Path) -> None:
