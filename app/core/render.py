@@ -24,8 +24,10 @@ import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import (
     BaseLoader,
@@ -40,7 +42,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.core.errors import NudgeError
-from app.core.evaluate import resolve_path, typed_equal
+from app.core.evaluate import instant_of, resolve_path, typed_equal
 
 __all__ = [
     "HTML_SUFFIX",
@@ -262,13 +264,35 @@ def _environment(sources: Sources, *, html: bool) -> ImmutableSandboxedEnvironme
     # Immutable: a template cannot change the context dicts the caller passed in
     # (`person.update(...)`, `list.append`) either. auto_reload off: sources never change
     # inside one Renderer (one campaign version), so Jinja skips its up-to-date checks.
-    return ImmutableSandboxedEnvironment(
+    env = ImmutableSandboxedEnvironment(
         loader=_SourceLoader(sources),
         undefined=_Missing,
         autoescape=html,
         auto_reload=False,
         cache_size=-1,
     )
+    env.filters["date"] = date_filter
+    return env
+
+
+def date_filter(value: Any, zone: Any = None, format: str = "%-d %B %Y") -> str:
+    """The `date` filter: `{{ person.trial_ends_at | date(person.timezone) }}` gives
+    `27 October 2026`. Reads what attributes hold (ISO 8601, Unix seconds or ms) and
+    shows it in `zone` (an IANA name; UTC when missing or unknown) with a `strftime`
+    format.
+
+    Raises:
+        ValueError: when `value` is not a time (the delivery fails with that reason).
+    """
+    instant = instant_of(value)
+    if instant is None:
+        raise ValueError(f"{value!r} is not a time")
+    try:
+        tz = ZoneInfo(zone) if isinstance(zone, str) and zone else UTC
+    except (ValueError, ZoneInfoNotFoundError):
+        tz = UTC
+    moment = datetime.fromtimestamp(instant / 1000, UTC).astimezone(tz)
+    return moment.strftime(format)
 
 
 class Renderer:
