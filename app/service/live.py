@@ -120,6 +120,11 @@ def last_seq(store: Store) -> int:
     return store.live.last_seq()
 
 
+def last_activity_id(store: Store) -> int:
+    """The latest decision's row id (0 with none): what the live poll compares."""
+    return store.live.last_activity_id()
+
+
 def ingest_rate(store: Store, now: int, minutes: int = 60) -> list[int]:
     """Events received per minute over the last `minutes` minutes up to `now` (ms UTC),
     oldest minute first."""

@@ -25,7 +25,7 @@ from app.config import Settings
 from app.core.clock import Clock, SystemClock
 from app.core.errors import NudgeError
 from app.delivery.mailer import Mailer
-from app.service.live import last_seq, recent_decisions
+from app.service.live import last_activity_id, last_seq
 from app.service.outbox import Outbox
 from app.service.scheduler import TickReport
 from app.service.workspace import Workspace, open_workspace
@@ -134,8 +134,7 @@ class NudgeApp(App[None]):
     def poll_live(self) -> None:
         """Look for events and decisions stored since the last look (any process)."""
         store = self.workspace.store
-        newest = recent_decisions(store, 1)
-        seen = (last_seq(store), newest[0].id if newest else 0)
+        seen = (last_seq(store), last_activity_id(store))
         if seen != self._seen:
             self._seen = seen
             self.post_message(LiveDataChanged(*seen))
