@@ -7,6 +7,7 @@ Each scene drives the console with the keyboard, as an operator would.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -85,7 +86,8 @@ async def editor_error(pilot: Pilot[Any]) -> None:
     await funnel(pilot)
     await _keys(pilot, "e")
     area = pilot.app.screen.query_one(TextArea)
-    area.load_text(area.text.replace("max_time: 36h", "max_time: soon"))
+    # A typo an operator makes: a state that does not exist.
+    area.load_text(re.sub(r"(?m)^state: \w+", "state: paused_for_now", area.text, count=1))
     await _keys(pilot, "ctrl+s")
 
 
