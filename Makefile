@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/segments.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/simulate.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/api.py
 
