@@ -234,4 +234,6 @@ class SimulateScreen(NudgeScreen):
                 + "\n\n"
                 + text
             )
-        self.query_one("#report", Static).update(text)
+        # Files named relative to the campaigns folder: shorter, and the same on any host.
+        folder = str(self.nudge.settings.campaigns).rstrip("/") + "/"
+        self.query_one("#report", Static).update(text.replace(folder, ""))
