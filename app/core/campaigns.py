@@ -168,9 +168,11 @@ class BroadcastSpec(_Model):
 
 
 class BroadcastTrigger(_Model):
-    """A one-time announcement: at `at`, everyone then in the segment enters (once), and
-    the steps run through the same scheduler as any journey. A time already past when
-    the campaign first goes live sends nothing (as for date triggers):
+    """A one-time announcement: at `at`, everyone then in the segment enters (once, with
+    entry time `at`), and the steps run through the same scheduler as any journey. The
+    audience is evaluated when the scheduler reaches `at` (event windows at `at`,
+    attributes as they are then: live, within a tick). A time already past when the
+    campaign first goes live sends nothing (as for date triggers):
     `broadcast: {segment: active_users, at: "2026-10-08T15:00:00Z"}`."""
 
     broadcast: BroadcastSpec
