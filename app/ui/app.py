@@ -36,6 +36,7 @@ from app.ui.screens.events import EventsScreen
 from app.ui.screens.live import LiveScreen
 from app.ui.screens.people import PeopleScreen
 from app.ui.screens.segments import SegmentsScreen
+from app.ui.widgets.topbar import TopBar
 
 T = TypeVar("T")
 
@@ -187,6 +188,8 @@ class NudgeApp(App[None]):
         else:
             info = self.workspace.store.lease.info()
             self.scheduler_line = f"lease held by {info[0] if info else '?'}"
+        for bar in self.screen.query(TopBar):
+            bar.update_line()
         for error in report.errors:
             self.notify(error, title="Scheduler", severity="error")
 

@@ -462,3 +462,110 @@ async def test_a_draft_is_simulated_against_the_running_version(make_console: Bu
         other = {s.id: s.reached for s in comparison.other.campaigns[0].steps}
         assert other["guide"] >= base["guide"]
         assert "Compared with the running version" in _text(app, "#report")
+
+
+async def test_events_from_another_process_appear(
+    make_console: Build, console_settings: Any
+) -> None:
+    from app.core.clock import FixedClock
+    from app.service.ingest import Ingestor
+    from app.service.showcase import SHOWCASE_NOW_MS
+    from app.store import Store
+
+    app = make_console()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        # Another writer (`nudge ingest`, `nudge serve`) on its own connection.
+        other = Store.open(console_settings.database)
+        Ingestor(other, FixedClock(SHOWCASE_NOW_MS)).apply(
+            [{"type": "track", "userId": "u-1002", "event": "from_elsewhere", "messageId": "x1"}]
+        )
+        other.close()
+        await pilot.pause(0.7)  # the app's own poll (every 0.5 s) finds it
+        stream = app.screen.query_one("#stream", DataTable)
+        assert stream.get_row_at(0)[1:3] == ["u-1002", "from_elsewhere"]
+
+
+async def test_the_console_shows_who_holds_the_lease(
+    console_settings: Any,
+) -> None:
+    from app.core.clock import FixedClock
+    from app.delivery.recording import RecordingMailer
+    from app.service.showcase import SHOWCASE_NOW_MS
+    from app.store import Store
+    from app.ui.app import make_app
+    from app.ui.messages import SchedulerTicked
+
+    other = Store.open(console_settings.database)
+    with other.transaction():
+        other.lease.acquire("elsewhere:42", SHOWCASE_NOW_MS, 10 * 60_000)
+    other.close()
+    app = make_app(
+        console_settings, FixedClock(SHOWCASE_NOW_MS), run_scheduler=True, mailer=RecordingMailer()
+    )
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        while not _of(messages, SchedulerTicked):
+            await pilot.pause(0.1)
+        assert _of(messages, SchedulerTicked)[0].report.holder is False
+        assert app.scheduler_line == "lease held by elsewhere:42"
+        assert "lease held by elsewhere:42" in str(app.screen.query_one("TopBar", Static).render())
+
+
+class _Accelerated:
+    """What the demo's accelerated clock offers: a rate and faster() / slower()."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.rate = at, 60.0
+
+    def now_ms(self) -> int:
+        return self.at
+
+    def faster(self) -> None:
+        self.rate *= 2
+
+    def slower(self) -> None:
+        self.rate /= 2
+
+
+async def test_an_accelerated_clock_gets_its_rate_and_keys(console_settings: Any) -> None:
+    from app.delivery.recording import RecordingMailer
+    from app.service.showcase import SHOWCASE_NOW_MS
+    from app.ui.app import make_app
+
+    clock = _Accelerated(SHOWCASE_NOW_MS)
+    app = make_app(console_settings, clock, run_scheduler=False, mailer=RecordingMailer())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("plus")
+        await pilot.press("plus")
+        await pilot.press("minus")
+        assert clock.rate == 120.0
+        top = app.screen.query_one("TopBar", Static)
+        top.update_line()  # type: ignore[attr-defined]
+        assert " x120 " in str(top.render())
+
+
+async def test_the_console_scheduler_sends_what_is_due(console_settings: Any) -> None:
+    from app.core.clock import FixedClock
+    from app.delivery.recording import RecordingMailer
+    from app.service.deliveries import retry_delivery
+    from app.service.showcase import SHOWCASE_NOW_MS
+    from app.store import Store
+    from app.ui.app import make_app
+    from app.ui.messages import SchedulerTicked
+
+    store = Store.open(console_settings.database)
+    undeliverable = store.deliveries.in_state("undeliverable")[0]
+    retry_delivery(store, str(undeliverable.id), SHOWCASE_NOW_MS)
+    store.close()
+    mailer = RecordingMailer()
+    app = make_app(console_settings, FixedClock(SHOWCASE_NOW_MS), run_scheduler=True, mailer=mailer)
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        while not _of(messages, SchedulerTicked):
+            await pilot.pause(0.1)
+        report = _of(messages, SchedulerTicked)[0].report
+        assert report.holder is True
+        assert report.sending.sent == 1
+        assert len(mailer.sent) == 1
+        assert app.scheduler_line.startswith("sending")
