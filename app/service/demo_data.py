@@ -175,7 +175,14 @@ class _Person:
         offset = ZoneInfo(zone).utcoffset(datetime.fromtimestamp(start / 1000, UTC))
         self.offset_ms = int((offset or timedelta()) / timedelta(milliseconds=1))
         self.ops: list[tuple[int, dict[str, Any]]] = []
-        self.signup = self.local_time(rng.uniform(0, (end - start) / DAY_MS), 8, 22)
+        signup = self.local_time(rng.uniform(0, (end - start) / DAY_MS), 8, 22)
+        # Local mornings east of UTC can fall before the period's first instant, and
+        # local evenings west of it after its end: move those a day in.
+        if signup < start:
+            signup += DAY_MS
+        elif signup >= end - HOUR_MS:
+            signup -= DAY_MS
+        self.signup = signup
         self.seq = 0
 
     # -- primitives ------------------------------------------------------------------------
@@ -325,9 +332,9 @@ class _Person:
         sessions = max(1, int(rng.expovariate(1 / 5)))
         day0 = (since - self.start + self.offset_ms) / DAY_MS
         times = sorted(
-            self.local_time(day0 + rng.expovariate(1 / 9), 7, 23) for _ in range(sessions)
+            max(since + 10 * MINUTE_MS, self.local_time(day0 + rng.expovariate(1 / 9), 7, 23))
+            for _ in range(sessions)
         )
-        times[0] = max(times[0], since + 10 * MINUTE_MS)
         cart = 0
         for at in times:
             for _ in range(rng.choice((1, 1, 2, 3, 4))):

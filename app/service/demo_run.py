@@ -22,8 +22,9 @@ from typing import Any
 from app.config import Settings
 from app.core.clock import Clock, FixedClock
 from app.core.times import DAY_MS, MINUTE_MS
-from app.service.demo import load_demo
+from app.service.demo import SAMPLES
 from app.service.demo_data import DEMO_PEOPLE, DEMO_START, DemoData, generate
+from app.service.importers import import_cdnow
 from app.service.ingest import Ingestor
 from app.service.workspace import Workspace, open_workspace
 from app.store import Store
@@ -45,7 +46,7 @@ class DemoHistory:
         live: the generated operations not yet ingested (timestamp >= `live_from`), in
             time order.
         live_from: where the demo's clock starts, ms UTC.
-        loaded: operations ingested as history (generated ones plus the samples).
+        loaded: operations ingested as history (generated ones plus the CDNOW sample).
         people: people in the database.
     """
 
@@ -73,7 +74,7 @@ def prepare_demo(
     data: DemoData | None = None,
     echo: Echo | None = None,
 ) -> DemoHistory:
-    """Build a fresh demo database: the committed samples and the generated history
+    """Build a fresh demo database: the committed CDNOW sample and the generated history
     before `live_from`, then open the workspace (segments evaluated, campaigns live) at
     `live_from`.
 
@@ -94,9 +95,9 @@ def prepare_demo(
     cut = bisect.bisect_left([op["timestamp"] for op in data.operations], live_from)
     store = Store.open(settings.database)
     loaded = 0
-    for name, summary in load_demo(store, settings, clock):
-        say(f"sample {name}: {summary.applied:,} operations")
-        loaded += summary.applied
+    cdnow = import_cdnow(Ingestor(store, clock), str(SAMPLES / "cdnow_sample.txt"), settings.zone)
+    say(f"CDNOW sample: {cdnow.applied:,} purchases")
+    loaded += cdnow.applied
     ingestor = Ingestor(store, clock)
     history = data.operations[:cut]
     for start in range(0, len(history), 2_000):
