@@ -202,6 +202,7 @@ def build_report(
     counts: tuple[int, int, int, int, int],
     problems: list[str],
     person: str | None,
+    prior: int = 0,
 ) -> SimulationReport:
     """The report of a finished replay.
 
@@ -212,6 +213,7 @@ def build_report(
         counts: operations, applied, duplicates, skipped, rejected.
         problems: `where: reason` of rejected operations (the first few).
         person: whose timeline to include, or None.
+        prior: operations recorded before the range, applied as the starting state.
 
     Raises:
         NotFound: when `person` is not in the replay.
@@ -223,6 +225,7 @@ def build_report(
         end=end,
         end_iso=None if end is None else format_instant(end),
         people=len(labels),
+        prior=prior,
     )
     report.operations, report.applied, report.duplicates, report.skipped, report.rejected = counts
     messages: list[MessageRow] = []

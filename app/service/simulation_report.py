@@ -164,6 +164,8 @@ class SimulationReport(_Model):
         start, end: the virtual time span replayed: the first operation (or `from`) and
             the instant the clock was advanced to at the end (`to`, `--until` or the
             last operation), ms UTC, with ISO twins.
+        prior: operations recorded before `from` (a `LiveHistory` with a start), applied
+            first as the state the campaigns go live on: attributes, emails, history.
         operations: operations read from the source; applied / duplicates / skipped /
             rejected: what ingest made of them; problems: the first rejected ones,
             `source:line: reason`.
@@ -177,6 +179,7 @@ class SimulationReport(_Model):
     start_iso: str | None = None
     end: int | None = None
     end_iso: str | None = None
+    prior: int = 0
     operations: int = 0
     applied: int = 0
     duplicates: int = 0

@@ -51,6 +51,8 @@ from app.store import Store
 SWEEP_MS = HOUR_MS
 #: Progress is reported every this many operations.
 PROGRESS_EVERY = 1_000
+#: Operations recorded before the replayed range, applied per transaction.
+PRIOR_BATCH = 5_000
 #: Operations (and their ticks) per commit of the scratch database. Each operation and
 #: each tick still runs in its own (nested) transaction, as live; only the commit is
 #: shared, which nobody else can observe in a scratch file.
@@ -98,6 +100,8 @@ class _Ops:
         self.problems: list[str] = []
         self.from_ms: int | None = None
         self.to_ms: int | None = None
+        # Recorded before `from`: applied as the state the campaigns go live on.
+        self.prior: Iterable[ReplayOp] = ()
         if isinstance(source, LogFiles):
             read = read_log_files(source.paths)
             self.rejected, self.problems = read.rejected, read.problems
@@ -107,6 +111,8 @@ class _Ops:
             self.from_ms, self.to_ms = source.from_ms, source.to_ms
             self.total = count_history(source.database, source.from_ms, source.to_ms)
             self._ops = iter_history(source.database, source.from_ms, source.to_ms)
+            if source.from_ms is not None:
+                self.prior = iter_history(source.database, None, source.from_ms)
         else:  # pragma: no cover - the type says it cannot happen
             raise NudgeError(f"unknown event source {source!r}")
 
@@ -125,7 +131,13 @@ class Replay:
     """
 
     def __init__(
-        self, settings: Settings, definitions: Definitions, database: Path, start: int
+        self,
+        settings: Settings,
+        definitions: Definitions,
+        database: Path,
+        start: int,
+        prior: Iterable[ReplayOp] = (),
+        cancel: threading.Event | None = None,
     ) -> None:
         self.settings = settings.model_copy(
             update={"database": database, "secret_key": settings.secret_key or "simulation"}
@@ -135,6 +147,8 @@ class Replay:
         # A scratch file nobody else reads: durability buys nothing here.
         store.db.conn.execute("PRAGMA synchronous=OFF")
         self.store = store
+        self.prior = _apply_prior(store, self.clock, prior, cancel)
+        self.clock.at_ms = start
         keeper = SegmentKeeper(store, definitions.segments, definitions.files)
         keeper.sync(start)
         engine = Engine(
@@ -266,6 +280,42 @@ class Replay:
         self._refresh_due()
 
 
+def _apply_prior(
+    store: Store, clock: FixedClock, ops: Iterable[ReplayOp], cancel: threading.Event | None
+) -> int:
+    """Apply what was recorded before the replayed range, as plain ingest (no segments,
+    no campaigns yet), in batches: who people are (attributes, emails, merges) and what
+    they did, so conditions and templates see the history they would see live.
+
+    Returns:
+        The number of operations applied.
+    """
+    ingestor = Ingestor(store, clock)
+    batch: list[object] = []
+    sizes: list[int] = []
+    applied = 0
+    last = clock.at_ms
+
+    def flush() -> None:
+        nonlocal applied
+        if cancel is not None and cancel.is_set():
+            raise SimulationCancelled("simulation cancelled")
+        clock.at_ms = last
+        applied += ingestor.apply(batch, sizes).applied
+        batch.clear()
+        sizes.clear()
+
+    for op in ops:
+        batch.append(orjson.loads(op.raw))
+        sizes.append(len(op.raw))
+        last = op.timestamp
+        if len(batch) >= PRIOR_BATCH:
+            flush()
+    if batch:
+        flush()
+    return applied
+
+
 def run_simulation(
     request: SimulationRequest,
     *,
@@ -316,7 +366,12 @@ def _run(
                 if replay is None:
                     first = op.timestamp if ops.from_ms is None else min(ops.from_ms, op.timestamp)
                     replay = Replay(
-                        request.settings, definitions, Path(folder) / "scratch.db", first
+                        request.settings,
+                        definitions,
+                        Path(folder) / "scratch.db",
+                        first,
+                        ops.prior,
+                        cancel,
                     )
                 if done % COMMIT_EVERY == 0:
                     replay.group()
@@ -327,7 +382,14 @@ def _run(
                     progress(done, total)
             if replay is None:
                 first = ops.from_ms if ops.from_ms is not None else request.until_ms or 0
-                replay = Replay(request.settings, definitions, Path(folder) / "scratch.db", first)
+                replay = Replay(
+                    request.settings,
+                    definitions,
+                    Path(folder) / "scratch.db",
+                    first,
+                    ops.prior,
+                    cancel,
+                )
             end = request.until_ms if request.until_ms is not None else ops.to_ms
             if end is None:
                 end = replay.clock.at_ms
@@ -351,6 +413,7 @@ def _run(
                 ),
                 problems=(ops.problems + replay.problems)[:MAX_PROBLEMS],
                 person=request.person,
+                prior=replay.prior,
             )
         finally:
             if replay is not None:

@@ -53,7 +53,8 @@ def report_text(report: SimulationReport) -> str:
     lines = [
         f"replayed {report.operations} operations from {report.start_iso or '-'} to "
         f"{report.end_iso or '-'}: applied {report.applied}, duplicates {report.duplicates}, "
-        f"skipped {report.skipped}, rejected {report.rejected}; {report.people} people",
+        f"skipped {report.skipped}, rejected {report.rejected}; {report.people} people"
+        + (f" (after {report.prior} operations recorded before)" if report.prior else ""),
     ]
     lines += [f"  {p}" for p in report.problems]
     for funnel in report.campaigns:

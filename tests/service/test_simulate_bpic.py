@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.config import load_settings
-from app.core.times import format_instant
+from app.core.times import format_instant, parse_instant
 from app.service.simulate import (
     CampaignSource,
     LiveHistory,
@@ -120,3 +120,26 @@ def test_a_shorter_wait_sends_more_reminders(world: tuple[Path, Path, int]) -> N
     assert result.people_affected == sorted(people)
     first = min(result.messages_added, key=lambda m: m.at)
     assert first.at_iso == format_instant(first.at)
+
+
+def test_a_range_starts_from_the_state_recorded_before_it(world: tuple[Path, Path, int]) -> None:
+    # From 2016-03-01: what was recorded before (the emails of 2016-01-01, earlier offers)
+    # is the state the campaigns go live on; only offers sent from then on enter, and
+    # their reminders go out (the applicants have their address).
+    db, folder, until = world
+    start = parse_instant("2016-03-01T00:00:00Z")
+    request = _request(db, folder, until)
+    ranged = SimulationRequest(
+        request.campaigns, LiveHistory(db, from_ms=start), request.settings, until_ms=until
+    )
+    report = simulate(ranged)
+    offers = read_offers()
+    want = [e for e in expected(offers, 14, until) if e.sent_at >= start]
+    before = sum(1 for o in offers.values() for _, ts in o.events if ts < start)
+    applications = len({o.application for o in offers.values()})
+    assert report.prior == before + applications
+    assert report.operations == sum(len(o.events) for o in offers.values()) - before
+    assert sum(f.entered for f in report.campaigns) == len(want)
+    got = sorted((m.entry_key, m.at) for m in report.messages)
+    assert got == sorted((e.offer, e.reminder_at) for e in want if e.reminder_at is not None)
+    assert got, "reminders are sent, not suppressed for want of an address"
