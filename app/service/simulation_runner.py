@@ -94,7 +94,7 @@ def load_request_definitions(request: SimulationRequest) -> Definitions:
 class _Ops:
     """The operations to replay, their count, and what reading them rejected."""
 
-    def __init__(self, request: SimulationRequest) -> None:
+    def __init__(self, request: SimulationRequest, cancel: threading.Event | None) -> None:
         source = request.source
         self.rejected = 0
         self.problems: list[str] = []
@@ -103,7 +103,7 @@ class _Ops:
         # Recorded before `from`: applied as the state the campaigns go live on.
         self.prior: Iterable[ReplayOp] = ()
         if isinstance(source, LogFiles):
-            read = read_log_files(source.paths)
+            read = read_log_files(source.paths, None if cancel is None else cancel.is_set)
             self.rejected, self.problems = read.rejected, read.problems
             self.total = len(read.ops)
             self._ops: Iterable[ReplayOp] = read.ops
@@ -353,7 +353,7 @@ def _run(
     request: SimulationRequest, progress: Progress | None, cancel: threading.Event | None
 ) -> SimulationReport:
     definitions = load_request_definitions(request)
-    ops = _Ops(request)
+    ops = _Ops(request, cancel)
     total = ops.total
     with tempfile.TemporaryDirectory(prefix="nudge-sim-") as folder:
         replay: Replay | None = None

@@ -4,7 +4,7 @@ checks them), the segments they need, and the operations to replay, in timestamp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from app.core.yamlload import DefinitionError, DefinitionErrors, load_yaml_model
 from app.service.campaigns import _check
 from app.service.logfiles import event_to_operation, open_lines
 from app.service.segments import load_segments
+from app.service.simulate import SimulationCancelled
 from app.store import Store
 
 #: Problems kept in a report (the counts cover them all).
@@ -82,6 +83,9 @@ def load_simulated(
                 )
             )
         if problems:
+            # A segment the campaign names that did not load: say why, not just "unknown".
+            refs = _campaign_refs(campaign) - set(loaded.segments)
+            errors += [e for e in loaded.errors if Path(e.file).stem in refs]
             errors += problems
             continue
         active = campaign.model_copy(update={"state": "active"})
@@ -161,15 +165,20 @@ class ReadOps:
             self.problems.append(f"{where}: {reason}")
 
 
-def read_log_files(paths: tuple[Path, ...]) -> ReadOps:
+def read_log_files(paths: tuple[Path, ...], cancelled: Callable[[], bool] | None = None) -> ReadOps:
     """Read JSONL logs (either wire shape, `.gz` too) and sort their operations by
     timestamp; ties keep file order (files in the order given).
 
     A line that is not JSON, is over 32 KB, is not a valid operation or has no
     timestamp is rejected with `file:line: reason`; the rest replays.
 
+    Args:
+        paths: the logs, in order.
+        cancelled: asked every 10,000 lines; when it says yes, `SimulationCancelled` is raised.
+
     Raises:
         NudgeError: when a file cannot be read.
+        SimulationCancelled: as above.
     """
     for path in paths:
         if not path.is_file():
@@ -178,6 +187,8 @@ def read_log_files(paths: tuple[Path, ...]) -> ReadOps:
     for path in paths:
         with open_lines(str(path)) as lines:
             for number, line in enumerate(lines, start=1):
+                if cancelled is not None and number % 10_000 == 0 and cancelled():
+                    raise SimulationCancelled("simulation cancelled")
                 text = line.strip()
                 if not text:
                     continue

@@ -218,3 +218,26 @@ def test_a_segment_exit_by_time_alone_happens_at_its_instant(tmp_path: Path) -> 
     report = simulate(request)
     got = [(m.person, m.at_iso) for m in report.messages]
     assert got == [("a", "2024-03-03T10:00:00.251Z"), ("b", "2024-03-04T09:30:00.001Z")]
+
+
+def test_a_broken_segment_a_draft_uses_is_named_with_its_line(tmp_path: Path) -> None:
+    folder = tmp_path / "campaigns"
+    (folder / "segments").mkdir(parents=True)
+    (folder / "segments" / "fans.yaml").write_text(
+        "id: fans\nname: Fans\ncondition:\n  performed: like\n  within: often\n"
+    )
+    draft = (
+        "id: d\nname: D\ntrigger: {segment_entered: fans}\n"
+        "steps:\n  - id: x\n    delay: 1d\n"
+    )
+    (tmp_path / "log.jsonl").write_text("")
+    request = SimulationRequest(
+        (CampaignSource(text=draft, name="draft.yaml"),),
+        LogFiles((tmp_path / "log.jsonl",)),
+        load_settings(database=tmp_path / "none.db", campaigns=folder),
+    )
+    with pytest.raises(NudgeError) as caught:
+        simulate(request)
+    lines = caught.value.message.splitlines()
+    assert lines[0].startswith(f"{folder / 'segments' / 'fans.yaml'}:5: ")
+    assert lines[1] == "draft.yaml:3: unknown segment 'fans'"
