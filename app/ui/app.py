@@ -27,7 +27,7 @@ from app.core.errors import NudgeError
 from app.delivery.mailer import Mailer
 from app.service.live import last_activity_id, last_seq
 from app.service.outbox import Outbox
-from app.service.scheduler import TickReport
+from app.service.scheduler import Scheduler, TickReport
 from app.service.workspace import Workspace, open_workspace
 from app.ui.messages import DefinitionsReloaded, LiveDataChanged, OperatorError, SchedulerTicked
 from app.ui.screens.campaigns import CampaignsScreen
@@ -93,6 +93,7 @@ class NudgeApp(App[None]):
         self.last_tick: TickReport | None = None
         self._seen = (-1, -1)
         self._outbox: Outbox | None = None
+        self.scheduler: Scheduler | None = None
         self._stop = asyncio.Event()
         self._thread_stop = threading.Event()
         #: Published on every `LiveDataChanged`; screens that show live data subscribe.
@@ -161,10 +162,8 @@ class NudgeApp(App[None]):
     async def scheduler_worker(self) -> None:
         """Tick the scheduler until the console stops (it sends only while it holds the
         lease; otherwise the top bar names the holder)."""
-        from app.service.scheduler import Scheduler
-
         outbox = self.outbox()
-        scheduler = Scheduler(
+        scheduler = self.scheduler = Scheduler(
             self.workspace,
             outbox,
             self.clock,

@@ -18,7 +18,9 @@ from app.ui.screenshots import SCENES, settle
 Build = Callable[[], NudgeApp]
 
 
-@pytest.mark.parametrize("scene", list(SCENES))
+# The simulation report's text belongs to the simulator (`simulation_text`); its wording
+# is that module's to change, so its screen is covered by pilot tests, not a snapshot.
+@pytest.mark.parametrize("scene", [s for s in SCENES if s != "simulation"])
 def test_scene_at_120x36(scene: str, make_console: Build, snap_compare: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await settle(pilot)

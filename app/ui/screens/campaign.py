@@ -65,15 +65,21 @@ class CampaignScreen(NudgeScreen):
     def on_mount(self) -> None:
         self.load()
         self.query_one(FunnelTable).focus()
+        self.set_interval(2.0, self.load_funnel)
 
     def on_screen_resume(self) -> None:
         self.load()
 
     def load(self) -> None:
         """Read the funnel and the first page of journeys again."""
+        if self.load_funnel():
+            self.query_one(PagedTable).reload()
+
+    def load_funnel(self) -> bool:
+        """Read the funnel and counts again (the journeys list keeps its place)."""
         self.funnel = self.attempt(campaign_funnel, self.workspace, self.campaign_id)
         if self.funnel is None:
-            return
+            return False
         r = self.funnel.report
         row = r.row
         self.query_one("#summary", Static).update(
@@ -83,8 +89,8 @@ class CampaignScreen(NudgeScreen):
             f" · {row.completed:,} completed · {row.exited:,} exited · version {r.version[:8]}"
         )
         self.query_one(FunnelTable).show(self.funnel)
-        self.query_one(PagedTable).reload()
         self.refresh_bindings()
+        return True
 
     def load_journeys(self, before: Any) -> tuple[list[Row], Any]:
         found = (

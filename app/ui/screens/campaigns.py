@@ -28,6 +28,8 @@ class CampaignsScreen(NudgeScreen):
         table.add_columns("campaign", "state", "in flight", "entered", "converted", "name")
         self.action_refresh()
         table.focus()
+        # Counts move as journeys do; a GROUP BY over journeys, so not on every poll.
+        self.set_interval(2.0, self.action_refresh)
 
     def on_screen_resume(self) -> None:
         self.action_refresh()

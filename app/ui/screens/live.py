@@ -195,12 +195,13 @@ class LiveScreen(NudgeScreen):
         status = self.attempt(scheduler_status, store, now)
         if status is None:
             return
-        mine = self.nudge.last_tick is not None and self.nudge.last_tick.holder
+        scheduler = self.nudge.scheduler
         if status.holder is None:
             who = "nobody holds the lease"
+        elif scheduler is not None and status.holder == scheduler.holder:
+            who = f"this console sends ({status.holder})"
         elif status.held:
-            who = "this console" if mine else status.holder
-            who = f"held by {who}"
+            who = f"held by {status.holder}"
         else:
             who = f"lease free (last: {status.holder})"
         self.query_one("#scheduler", Static).update(

@@ -33,7 +33,8 @@ class FunnelTable(DataTable[Any]):
         self.add_columns("step / path", "does", "journeys", "", "waiting", "emails")
 
     def show(self, funnel: Funnel) -> None:
-        """Draw a funnel (replacing what was shown)."""
+        """Draw a funnel (replacing what was shown; the cursor keeps its row)."""
+        cursor = self.cursor_row
         self.clear()
         total = funnel.entered
         for index, row in enumerate(funnel.rows):
@@ -54,3 +55,5 @@ class FunnelTable(DataTable[Any]):
                 "" if row.queued is None else f"{row.queued:,}",
                 key=f"{index}:{row.kind}:{row.label}",
             )
+        if self.row_count:
+            self.move_cursor(row=min(cursor, self.row_count - 1))
