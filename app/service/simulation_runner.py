@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
@@ -25,22 +25,17 @@ from app.service.outbox import Outbox
 from app.service.scheduler import Scheduler
 from app.service.segments import SegmentKeeper
 from app.service.simulate import (
-    LiveHistory,
-    LogFiles,
     Progress,
     SimulationCancelled,
     SimulationRequest,
 )
 from app.service.simulation_build import build_report
+from app.service.simulation_inputs import ReplayInput, apply_prior, load_request_definitions
 from app.service.simulation_report import SimulationReport
 from app.service.simulation_sources import (
     MAX_PROBLEMS,
     Definitions,
     ReplayOp,
-    count_history,
-    iter_history,
-    load_simulated,
-    read_log_files,
 )
 from app.service.simulation_sweeps import SweepTimes
 from app.service.workspace import Workspace
@@ -51,8 +46,6 @@ from app.store import Store
 SWEEP_MS = HOUR_MS
 #: Progress is reported every this many operations.
 PROGRESS_EVERY = 1_000
-#: Operations recorded before the replayed range, applied per transaction.
-PRIOR_BATCH = 5_000
 #: Operations (and their ticks) per commit of the scratch database. Each operation and
 #: each tick still runs in its own (nested) transaction, as live; only the commit is
 #: shared, which nobody else can observe in a scratch file.
@@ -60,64 +53,6 @@ COMMIT_EVERY = 500
 #: The scratch scheduler's lease never runs out between two virtual instants.
 _LEASE_MS = 1 << 62
 _HOLDER = "simulation"
-
-
-def load_request_definitions(request: SimulationRequest) -> Definitions:
-    """The request's campaigns (files or drafts) with the segments they use.
-
-    Raises:
-        DefinitionProblems: with every `file:line: reason`.
-        NudgeError: when a campaign file cannot be read.
-    """
-    texts: list[tuple[str, str]] = []
-    for source in request.campaigns:
-        name = source.name or (str(source.path) if source.path is not None else "draft")
-        if source.text is not None:
-            texts.append((name, source.text))
-            continue
-        if source.path is None:
-            raise NudgeError("a campaign needs a file or draft text")
-        try:
-            texts.append((name, source.path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise NudgeError(f"cannot read {source.path}: {exc}") from None
-    if not texts:
-        raise NudgeError("no campaign to simulate")
-    if not request.settings.campaigns.is_dir():
-        raise NudgeError(
-            f"campaigns folder {request.settings.campaigns} does not exist "
-            "(templates and segments are read from it)"
-        )
-    return load_simulated(texts, request.settings.campaigns)
-
-
-class _Ops:
-    """The operations to replay, their count, and what reading them rejected."""
-
-    def __init__(self, request: SimulationRequest, cancel: threading.Event | None) -> None:
-        source = request.source
-        self.rejected = 0
-        self.problems: list[str] = []
-        self.from_ms: int | None = None
-        self.to_ms: int | None = None
-        # Recorded before `from`: applied as the state the campaigns go live on.
-        self.prior: Iterable[ReplayOp] = ()
-        if isinstance(source, LogFiles):
-            read = read_log_files(source.paths, None if cancel is None else cancel.is_set)
-            self.rejected, self.problems = read.rejected, read.problems
-            self.total = len(read.ops)
-            self._ops: Iterable[ReplayOp] = read.ops
-        elif isinstance(source, LiveHistory):
-            self.from_ms, self.to_ms = source.from_ms, source.to_ms
-            self.total = count_history(source.database, source.from_ms, source.to_ms)
-            self._ops = iter_history(source.database, source.from_ms, source.to_ms)
-            if source.from_ms is not None:
-                self.prior = iter_history(source.database, None, source.from_ms)
-        else:  # pragma: no cover - the type says it cannot happen
-            raise NudgeError(f"unknown event source {source!r}")
-
-    def __iter__(self) -> Iterator[ReplayOp]:
-        return iter(self._ops)
 
 
 class Replay:
@@ -147,7 +82,7 @@ class Replay:
         # A scratch file nobody else reads: durability buys nothing here.
         store.db.conn.execute("PRAGMA synchronous=OFF")
         self.store = store
-        self.prior = _apply_prior(store, self.clock, prior, cancel)
+        self.prior = apply_prior(store, self.clock, prior, cancel)
         self.clock.at_ms = start
         keeper = SegmentKeeper(store, definitions.segments, definitions.files)
         keeper.sync(start)
@@ -280,42 +215,6 @@ class Replay:
         self._refresh_due()
 
 
-def _apply_prior(
-    store: Store, clock: FixedClock, ops: Iterable[ReplayOp], cancel: threading.Event | None
-) -> int:
-    """Apply what was recorded before the replayed range, as plain ingest (no segments,
-    no campaigns yet), in batches: who people are (attributes, emails, merges) and what
-    they did, so conditions and templates see the history they would see live.
-
-    Returns:
-        The number of operations applied.
-    """
-    ingestor = Ingestor(store, clock)
-    batch: list[object] = []
-    sizes: list[int] = []
-    applied = 0
-    last = clock.at_ms
-
-    def flush() -> None:
-        nonlocal applied
-        if cancel is not None and cancel.is_set():
-            raise SimulationCancelled("simulation cancelled")
-        clock.at_ms = last
-        applied += ingestor.apply(batch, sizes).applied
-        batch.clear()
-        sizes.clear()
-
-    for op in ops:
-        batch.append(orjson.loads(op.raw))
-        sizes.append(len(op.raw))
-        last = op.timestamp
-        if len(batch) >= PRIOR_BATCH:
-            flush()
-    if batch:
-        flush()
-    return applied
-
-
 def run_simulation(
     request: SimulationRequest,
     *,
@@ -353,7 +252,7 @@ def _run(
     request: SimulationRequest, progress: Progress | None, cancel: threading.Event | None
 ) -> SimulationReport:
     definitions = load_request_definitions(request)
-    ops = _Ops(request, cancel)
+    ops = ReplayInput(request, cancel)
     total = ops.total
     with tempfile.TemporaryDirectory(prefix="nudge-sim-") as folder:
         replay: Replay | None = None
