@@ -61,6 +61,9 @@ def test_cart_abandonment(sim: Simulated) -> None:
     assert sim.entered("cart_abandonment") == entered
     assert sim.converted("cart_abandonment") == converted
     assert sim.paths("cart_abandonment", "pick_copy") == {k: len(v) for k, v in paths.items()}
+    # A purchase within the 4 h converts and ends the journey before the wait's own path.
+    timed_out = sum(len(v) for v in paths.values())
+    assert sim.paths("cart_abandonment", "wait_for_purchase") == {"timeout": timed_out}
     for path, step in (("high_value", "remind_high_value"), ("category_fan", "remind_category_fan"),
                        ("keen", "remind_keen"), ("else", "remind")):  # fmt: skip
         assert sim.sent("cart_abandonment", step) == paths[path], path

@@ -54,6 +54,7 @@ def test_trial_milestones(sim: Simulated) -> None:
     # Goal: entering onboarding_complete within 30 days, which ends the journey.
     entered = trial_signups(sim)
     halfway, eighty, converted = set(), set(), set()
+    skipped = {50: 0, 80: 0}  # reached the check, took `else`
     for (who, key), at in entered.items():
         p = sim.people[who]
         start = parse_iso(p.attr("trial_started_at", at))
@@ -64,12 +65,21 @@ def test_trial_milestones(sim: Simulated) -> None:
         for share, found in ((50, halfway), (80, eighty)):
             due = start + round((end - start) * share / 100)
             if due > sim.end or (done is not None and done <= due):
-                continue
+                continue  # not there yet, or converted (and gone) before
             if p.attr("plan_type", due) == "trial" and incomplete(sim, who, due):
                 found.add((who, key))
+            else:
+                skipped[share] += 1
     assert sim.entered("trial_milestones") == entered
     assert sim.sent("trial_milestones", "halfway_checklist") == halfway
     assert sim.sent("trial_milestones", "eighty_checklist") == eighty
+    assert sim.paths("trial_milestones", "halfway_check") == {
+        "then": len(halfway), "else": skipped[50]
+    }  # fmt: skip
+    assert sim.paths("trial_milestones", "eighty_check") == {
+        "then": len(eighty),
+        "else": skipped[80],
+    }
     assert sim.converted("trial_milestones") == converted
     assert halfway and eighty and converted
 
@@ -80,6 +90,8 @@ def test_trial_expiry(sim: Simulated) -> None:
     # entry. Goal: upgraded within 14 days, which ends the journey.
     entered: dict[tuple[str, str], int] = {}
     three, last, ended, converted = set(), set(), set(), set()
+    back_last: set[tuple[str, str]] = set()  # re-engaged: no urgency email
+    back_ended: set[tuple[str, str]] = set()
     for p in sim.people.values():
         ends = p.attr("trial_ends_at", sim.end)
         if ends is None:
@@ -94,14 +106,20 @@ def test_trial_expiry(sim: Simulated) -> None:
         upgraded = p.times("upgraded", at, min(at + 14 * DAY, sim.end))
         if upgraded:
             converted.add((p.id, ""))
-        for due, found in ((end - DAY, last), (end + DAY, ended)):
+        for due, found, engaged in ((end - DAY, last, back_last), (end + DAY, ended, back_ended)):
             if due > sim.end or (upgraded and upgraded[0] <= due):
                 continue
             if not p.did("app_login", at, due):
                 found.add((p.id, ""))
+            else:
+                engaged.add((p.id, ""))
     assert sim.entered("trial_expiry") == entered
     assert sim.sent("trial_expiry", "three_days_left") == three
     assert sim.sent("trial_expiry", "last_day_urgent") == last
     assert sim.sent("trial_expiry", "trial_ended") == ended
+    assert sim.paths("trial_expiry", "last_day_check") == {
+        "then": len(back_last), "else": len(last)
+    }  # fmt: skip
+    assert sim.paths("trial_expiry", "ended_check") == {"then": len(back_ended), "else": len(ended)}
     assert sim.converted("trial_expiry") == converted
-    assert last and ended and converted and len(last) < len(three)
+    assert last and ended and converted and back_last and back_ended
