@@ -9,6 +9,7 @@ from pathlib import Path
 
 from app.core.errors import NotFound
 from app.core.models import Person
+from app.service.people import find_person
 from app.service.segments import SegmentKeeper, SegmentSummary
 from app.store import Store
 
@@ -51,11 +52,13 @@ class Why:
     """The answer to "is this person in the segment, and why".
 
     Attributes:
+        person: who (external id, else email, else `#row`).
         member: in at `now` by the definition.
         stored: the stored membership agrees that they are in.
         lines: the explanation, one line per condition, `yes`/`no` first.
     """
 
+    person: str
     member: bool
     stored: bool
     lines: list[str]
@@ -68,4 +71,5 @@ def why(keeper: SegmentKeeper, seg_id: str, person_key: str, now: int) -> Why:
         NotFound: for an unknown segment or person.
     """
     member, explanation, stored = keeper.check(seg_id, person_key, now)
-    return Why(member, stored, explanation.lines())
+    label = find_person(keeper.store, person_key).label
+    return Why(label, member, stored, explanation.lines())

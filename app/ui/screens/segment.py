@@ -86,5 +86,5 @@ class SegmentScreen(NudgeScreen):
             "" if answer.stored == answer.member else " (stored membership differs: a sweep is due)"
         )
         self.query_one("#why", Static).update(
-            f"{key} is {verdict}{stored}\n" + "\n".join(answer.lines)
+            f"{answer.person} is {verdict}{stored}\n" + "\n".join(answer.lines)
         )
