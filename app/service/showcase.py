@@ -69,7 +69,7 @@ def _ops(rng: random.Random, people: int) -> list[tuple[int, dict[str, Any]]]:
         uid = f"trial-{n + 1:03d}"
         at = start + rng.randrange(_SPAN_MS - 2 * HOUR_MS)
         name = _FIRST_NAMES[n % len(_FIRST_NAMES)]
-        traits = {
+        traits: dict[str, Any] = {
             "email": f"{name.lower()}.{n + 1}@example.net",
             "first_name": name,
             "plan_type": "trial",

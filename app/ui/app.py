@@ -174,10 +174,13 @@ class NudgeApp(App[None]):
             await scheduler.run(
                 self._stop,
                 self.settings.scheduler_interval_seconds,
-                on_tick=lambda report: self.post_message(SchedulerTicked(report)),
+                on_tick=self._tick_done,
             )
         finally:
             await outbox.mailer.close()
+
+    def _tick_done(self, report: TickReport) -> None:
+        self.post_message(SchedulerTicked(report))
 
     def on_scheduler_ticked(self, message: SchedulerTicked) -> None:
         report = message.report

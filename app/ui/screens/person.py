@@ -74,8 +74,9 @@ class PersonScreen(NudgeScreen):
             f"  {name} = {cut(json.dumps(p.attributes[name], ensure_ascii=False), 40)}"
             for name in sorted(p.attributes)
         ]
+        title.rstrip()
         self.query_one("#attributes", Static).update(
-            Text("\n").join([title.rstrip() or title, *(Text(x) for x in lines)])
+            Text("\n").join([title, *(Text(x) for x in lines)])
         )
         seg = [f"  {s} since {ago(since, now)}" for s, since in sorted(header.segments.items())]
         jour = [
