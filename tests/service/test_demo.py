@@ -8,11 +8,12 @@ from collections import Counter
 from pathlib import Path
 from zoneinfo import available_timezones
 
+import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.config import load_settings
-from app.core.clock import FixedClock
+from app.config import Settings, load_settings
+from app.core.clock import Clock, FixedClock
 from app.core.times import DAY_MS, HOUR_MS
 from app.service.demo_data import DEMO_START, generate
 from app.service.demo_run import LIVE_FROM, prepare_demo, run_feeder
@@ -109,3 +110,43 @@ def test_headless_demo_prints_funnels_and_the_maildir_holds_the_sent_messages(
     keys = sorted(str(box.get_message(k)["X-Nudge-Delivery"]) for k in box.iterkeys())
     assert sent and keys == sent
     assert f"{len(sent):,} messages, the same messages" in result.output
+
+
+def test_interactive_demo_wires_the_console_and_stops_what_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.ui.app as console
+    from app.core.clock import AcceleratedClock
+
+    seen: dict[str, object] = {}
+
+    class FakeConsole:
+        def __init__(self, settings: Settings, clock: Clock) -> None:
+            seen["port"] = settings.smtp.port
+            seen["clock"] = clock
+            seen["feeding"] = [t.name for t in threading.enumerate()]
+            store = Store.open(settings.database)
+            seen["people"] = store.people.count()
+            store.close()
+
+        def run(self) -> None:
+            seen["ran"] = True
+
+    monkeypatch.setattr(console, "make_app", FakeConsole)
+    db, maildir = tmp_path / "demo.db", tmp_path / "maildir"
+    result = CliRunner().invoke(
+        cli,
+        ["demo", "--people", "100", "--rate", "60", "--db", str(db), "--maildir", str(maildir),
+         "--campaigns", str(REPO / "campaigns")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen["ran"] is True
+    clock = seen["clock"]
+    assert isinstance(clock, AcceleratedClock) and clock.rate == 60
+    assert isinstance(seen["port"], int) and seen["port"] > 0  # the sink's free port
+    assert "nudge-demo-feeder" in seen["feeding"]  # type: ignore[operator]
+    assert isinstance(seen["people"], int) and seen["people"] > 100  # history is loaded
+    # Quitting the console stopped the feeder and the sink.
+    names = [t.name for t in threading.enumerate()]
+    assert "nudge-demo-feeder" not in names and not any(n.startswith("nudge-sink") for n in names)
+    assert "demo stopped" in result.output
