@@ -17,6 +17,7 @@ from app.ui.format import ago, short
 from app.ui.messages import CampaignStateChanged
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.send_test import SendTestModal, TestSend
+from app.ui.refresh import PacedRefresh
 from app.ui.screens.base import NudgeScreen
 from app.ui.widgets.funnel import FunnelTable
 from app.ui.widgets.paged_table import PagedTable, Row
@@ -65,7 +66,9 @@ class CampaignScreen(NudgeScreen):
     def on_mount(self) -> None:
         self.load()
         self.query_one(FunnelTable).focus()
-        self.set_interval(2.0, self.load_funnel)
+        self.pacer = PacedRefresh(self.load_funnel)
+        self.nudge.live_changed.subscribe(self, self.pacer.mark_stale)
+        self.set_interval(0.5, self.pacer.tick)
 
     def on_screen_resume(self) -> None:
         self.load()

@@ -9,6 +9,7 @@ from textual.widgets import DataTable
 
 from app.service.reports import campaign_rows
 from app.ui.format import cut
+from app.ui.refresh import PacedRefresh
 from app.ui.screens.base import NudgeScreen
 
 
@@ -28,8 +29,10 @@ class CampaignsScreen(NudgeScreen):
         table.add_columns("campaign", "state", "in flight", "entered", "converted", "name")
         self.action_refresh()
         table.focus()
-        # Counts move as journeys do; a GROUP BY over journeys, so not on every poll.
-        self.set_interval(2.0, self.action_refresh)
+        # Counts move as journeys do; a GROUP BY over journeys, so paced, not every poll.
+        self.pacer = PacedRefresh(self.action_refresh)
+        self.nudge.live_changed.subscribe(self, self.pacer.mark_stale)
+        self.set_interval(0.5, self.pacer.tick)
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
