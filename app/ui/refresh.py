@@ -16,15 +16,23 @@ class PacedRefresh:
         action: the refresh (on the interface thread).
         floor_s: the shortest interval between two refreshes, seconds.
         share: the most of the time the refresh may take (0.1: a tenth).
+        timer: seconds from a monotonic clock (a duration meter, not the time of day).
     """
 
-    def __init__(self, action: Callable[[], object], floor_s: float = 2.0, share: float = 0.1):
+    def __init__(
+        self,
+        action: Callable[[], object],
+        floor_s: float = 2.0,
+        share: float = 0.1,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.action = action
         self.floor_s = floor_s
         self.share = share
+        self.timer = timer
         self.stale = False
         self._cost = 0.0
-        self._last = time.perf_counter()
+        self._last = timer()
 
     def mark_stale(self, *_: object) -> None:
         """Something the view shows may have changed."""
@@ -32,11 +40,11 @@ class PacedRefresh:
 
     def tick(self) -> None:
         """Refresh if stale and due (call from a timer)."""
-        now = time.perf_counter()
+        now = self.timer()
         wait = max(self.floor_s, self._cost / self.share)
         if not self.stale or now - self._last < wait:
             return
         self.stale = False
         self.action()
-        self._last = time.perf_counter()
+        self._last = self.timer()
         self._cost = self._last - now
