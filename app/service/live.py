@@ -115,6 +115,21 @@ def events_after(
     )
 
 
+def events_before(
+    store: Store, seq: int, limit: int, flt: StreamFilter | None = None
+) -> list[Event]:
+    """Up to `limit` events stored before sequence number `seq`, newest first (the next
+    page back in the stream).
+
+    Raises:
+        NotFound: when the filter names a person nobody is.
+    """
+    flt = flt or StreamFilter()
+    return store.live.events_page(
+        limit, before_seq=seq, name=flt.name, person_id=_person_id(store, flt)
+    )
+
+
 def last_seq(store: Store) -> int:
     """The latest event's sequence number (0 with no events)."""
     return store.live.last_seq()

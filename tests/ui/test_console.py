@@ -569,3 +569,19 @@ async def test_the_console_scheduler_sends_what_is_due(console_settings: Any) ->
         assert report.sending.sent == 1
         assert len(mailer.sent) == 1
         assert app.scheduler_line.startswith("sending")
+
+
+async def test_paused_live_stream_pages_back(make_console: Build) -> None:
+    app = make_console()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        stream = app.screen.query_one("#stream", DataTable)
+        await pilot.press("space")
+        stream.move_cursor(row=PAGE - 5)
+        await pilot.pause()
+        total = app.workspace.store.events.count()
+        assert stream.row_count == min(2 * PAGE, total)
+        # The page before: the newest event not yet shown comes right after the first page.
+        seqs = [e.seq for e in app.screen.events]  # type: ignore[attr-defined]
+        assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == len(seqs)
+        assert stream.cursor_row == PAGE - 5

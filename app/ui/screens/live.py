@@ -18,6 +18,7 @@ from app.service.live import (
     event_label,
     event_summary,
     events_after,
+    events_before,
     ingest_rate,
     latest_events,
     recent_decisions,
@@ -27,8 +28,10 @@ from app.ui.format import ago, cut, short
 from app.ui.messages import LiveDataChanged
 from app.ui.screens.base import NudgeScreen
 
-#: Events kept on screen (newest first); older ones are a People / timeline question.
+#: Events kept on screen while following (newest first); paused, the operator can page
+#: back up to `MOST` (PERFORMANCE.md: tables stay a few thousand rows at most).
 PAGE = 200
+MOST = 2_000
 DECISIONS = 50
 
 
@@ -140,6 +143,26 @@ class LiveScreen(NudgeScreen):
         if self.paused:
             parts.append(f"PAUSED ({self.missed} new)" if self.missed else "PAUSED")
         self.query_one("#stream-title", Static).update(" · ".join(parts))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Paused, reaching the end of the stream loads the page before it."""
+        table = event.data_table
+        if (
+            table.id != "stream"
+            or not self.paused
+            or not self.events
+            or event.cursor_row < table.row_count - 10
+            or len(self.events) >= MOST
+        ):
+            return
+        older = self.attempt(
+            events_before, self.workspace.store, self.events[-1].seq, PAGE, self.filter
+        )
+        if older:
+            self.events += older
+            cursor = table.cursor_row
+            self.render_stream()
+            table.move_cursor(row=cursor)
 
     def action_pause(self) -> None:
         """Stop (or restart) following new events."""
