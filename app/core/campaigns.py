@@ -58,6 +58,7 @@ from app.core.conditions import (
     where_shorthand,
 )
 from app.core.errors import NudgeError
+from app.core.evaluate import instant_of, resolve_path
 from app.core.schedule import parse_time_of_day, parse_weekdays
 from app.core.times import parse_duration, parse_instant
 
@@ -315,6 +316,25 @@ class DelayUntilSpec(_Model):
         if (self.span is None) != (self.at is None):
             raise ValueError("span and at go together: span: [start, end], at: 50%")
         return self
+
+    def target(self, trigger_event: dict[str, Any], attributes: dict[str, Any]) -> int | None:
+        """The instant to wait for, ms UTC, from the journey's trigger event (`name`,
+        `timestamp`, `properties`) and the person's attributes; None when it names no time
+        (the step is then skipped)."""
+        if self.trigger_time:
+            base = trigger_event.get("timestamp")
+            return None if base is None else int(base) + self.offset
+        if self.span is not None and self.at is not None:
+            start, end = (instant_of(resolve_path(attributes, name)) for name in self.span)
+            if start is None or end is None:
+                return None
+            return start + round((end - start) * self.at / 100) + self.offset
+        if self.event_property is not None:
+            value = resolve_path(trigger_event.get("properties") or {}, self.event_property)
+        else:
+            value = resolve_path(attributes, self.attribute or "")
+        instant = instant_of(value)
+        return None if instant is None else instant + self.offset
 
 
 class TimeWindowSpec(_Model):

@@ -30,12 +30,13 @@ from app.core.campaigns import (
     SegmentTrigger,
 )
 from app.core.conditions import Condition, SegmentRef, event_names, normalise
-from app.core.evaluate import Evaluator, apply_test, instant_of, resolve_path
+from app.core.evaluate import Evaluator, apply_test, resolve_path
 from app.core.models import Journey
 from app.core.times import HOUR_MS
 from app.service.ingest import NewEvent
-from app.service.journey_steps import StepWalker, _Ctx
+from app.service.journey_steps import _Ctx
 from app.service.segments import Move, SegmentKeeper
+from app.service.timed_entries import TimedEntries
 from app.store import ActivityRow, Store
 
 #: Customer.io: events older than 72 h when they arrive never start a journey.
@@ -52,7 +53,7 @@ class AdvanceReport:
     queued: int = 0
 
 
-class Engine(StepWalker):
+class Engine(TimedEntries):
     """Runs the live campaigns over the store.
 
     Args:
@@ -290,57 +291,6 @@ class Engine(StepWalker):
             if not due:
                 report.queued = self._queued - queued_before
                 return report
-
-    def _date_entries(self, now: int, ctx: _Ctx) -> int:
-        entered = 0
-        for version in self._live():
-            trigger = version.campaign.trigger
-            if not isinstance(trigger, DateTrigger):
-                continue
-            name = f"date:{version.id}"
-            last = self.store.campaigns.mark(name)
-            if last is None or now <= last:
-                self.store.campaigns.set_mark(name, now if last is None else last)
-                continue
-            spec = trigger.date
-            candidates = self.store.segments.attribute_instant_between(
-                spec.attribute, last - spec.offset + 1, now - spec.offset
-            )
-            arrivals = []
-            for pid in candidates:
-                person = self._person(pid, ctx)
-                instant = (
-                    instant_of(resolve_path(person.attributes, spec.attribute)) if person else None
-                )
-                if instant is not None and last < instant + spec.offset <= now:
-                    arrivals.append((instant + spec.offset, pid))
-            for at, pid in sorted(arrivals):
-                entered += self._enter(version, pid, at, {}, "", ctx)
-            self.store.campaigns.set_mark(name, now)
-        return entered
-
-    def _broadcasts(self, now: int, ctx: _Ctx) -> int:
-        """Enter the audience of each live broadcast whose time has come (once)."""
-        entered = 0
-        for version in self._live():
-            trigger = version.campaign.trigger
-            if not isinstance(trigger, BroadcastTrigger):
-                continue
-            spec = trigger.broadcast
-            done = f"broadcast:{version.id}"
-            if spec.at > now or self.store.campaigns.mark(done) is not None:
-                continue
-            self.store.campaigns.set_mark(done, now)
-            live_since = self.store.campaigns.mark(f"live:{version.id}")
-            if live_since is None or spec.at < live_since:
-                continue
-            if spec.segment in self.segments.segments:
-                audience = self.segments.members_at(spec.segment, spec.at)
-            else:
-                audience = self.store.segments.members(spec.segment)
-            for pid in sorted(audience):
-                entered += self._enter(version, pid, spec.at, {}, "", ctx)
-        return entered
 
     # -- entering --------------------------------------------------------------------------
 

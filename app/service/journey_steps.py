@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 from app.core.attributes import apply_traits
 from app.core.campaigns import (
     CampaignVersion,
+    DelayUntilSpec,
     Place,
     SegmentTrigger,
 )
 from app.core.conditions import Condition, EventCondition, SegmentRef, normalise
-from app.core.evaluate import Evaluator, PersonFacts, instant_of, resolve_path
+from app.core.evaluate import Evaluator, PersonFacts
 from app.core.models import Delivery, Journey, Person
 from app.core.schedule import add_delay, next_window_open, parse_time_of_day, person_zone
 from app.service.segments import Move, SegmentKeeper
@@ -337,24 +338,9 @@ class StepWalker:
             condition, self._facts(journey.person_id, ctx), now, None, _props(journey)
         )
 
-    def _delay_target(self, journey: Journey, spec: Any, ctx: _Ctx) -> int | None:
-        if spec.trigger_time:
-            base = journey.trigger_event.get("timestamp")
-            return None if base is None else int(base) + spec.offset
-        if spec.span is not None:
-            person = self._person(journey.person_id, ctx)
-            attributes = person.attributes if person else {}
-            start, end = (instant_of(resolve_path(attributes, name)) for name in spec.span)
-            if start is None or end is None:
-                return None
-            return start + round((end - start) * spec.at / 100) + spec.offset
-        if spec.event_property is not None:
-            value = resolve_path(journey.trigger_event.get("properties", {}), spec.event_property)
-        else:
-            person = self._person(journey.person_id, ctx)
-            value = resolve_path(person.attributes, spec.attribute) if person else None
-        instant = instant_of(value)
-        return None if instant is None else instant + spec.offset
+    def _delay_target(self, journey: Journey, spec: DelayUntilSpec, ctx: _Ctx) -> int | None:
+        person = self._person(journey.person_id, ctx)
+        return spec.target(journey.trigger_event, person.attributes if person else {})
 
     def _bucket(self, journey: Journey, ctx: _Ctx) -> float:
         """A stable number in [0, 100) from person and campaign: a replay, in any store,
