@@ -177,19 +177,16 @@ def test_log_files_replay_in_time_order_and_bad_lines_are_reported(tmp_path: Pat
     assert not (tmp_path / "none.db").exists()
 
 
-def test_a_segment_exit_by_time_alone_happens_at_its_instant(tmp_path: Path) -> None:
-    # Leaving "active in the last 2 days" happens 2 days and 1 ms after the last login
-    # (an event exactly 2 days old is still inside): the message goes out then, not at
-    # the next hour or the next operation.
+def _segment_run(tmp_path: Path, condition: str, trigger: str) -> list[tuple[str, str]]:
+    """Simulate a campaign triggered by a segment move over a fixed log; (person, time)
+    of each message."""
     folder = tmp_path / "campaigns"
     (folder / "segments").mkdir(parents=True)
     (folder / "templates").mkdir()
     (folder / "templates" / "miss.html.j2").write_text("<p>miss you</p>")
-    (folder / "segments" / "recent.yaml").write_text(
-        "id: recent\nname: Recent\ncondition: {performed: login, within: 2d}\n"
-    )
+    (folder / "segments" / "seg.yaml").write_text(f"id: seg\nname: Seg\ncondition: {condition}\n")
     (folder / "miss.yaml").write_text(
-        "id: miss\nname: Miss\ntrigger: {segment_exited: recent}\nre_entry: every_time\n"
+        f"id: miss\nname: Miss\ntrigger: {{{trigger}: seg}}\nre_entry: every_time\n"
         "steps:\n  - id: m\n    send: {template: miss, subject: Miss you}\n"
     )
     lines = [
@@ -215,9 +212,23 @@ def test_a_segment_exit_by_time_alone_happens_at_its_instant(tmp_path: Path) -> 
         LogFiles((log,)),
         load_settings(database=tmp_path / "none.db", campaigns=folder),
     )
-    report = simulate(request)
-    got = [(m.person, m.at_iso) for m in report.messages]
+    return [(m.person, m.at_iso) for m in simulate(request).messages]
+
+
+def test_a_segment_exit_by_time_alone_happens_at_its_instant(tmp_path: Path) -> None:
+    # Leaving "active in the last 2 days" happens 2 days and 1 ms after the last login
+    # (an event exactly 2 days old is still inside): the message goes out then, not at
+    # the next hour or the next operation.
+    got = _segment_run(tmp_path, "{performed: login, within: 2d}", "segment_exited")
     assert got == [("a", "2024-03-03T10:00:00.251Z"), ("b", "2024-03-04T09:30:00.001Z")]
+
+
+def test_profile_age_moves_are_swept_on_the_hour(tmp_path: Path) -> None:
+    # "No login in 2 days" has a profile-age side (known for 2 days), whose candidates
+    # are a scan of everyone: such segments are swept on the hourly grid, so the same
+    # instants as above become the next full hour.
+    got = _segment_run(tmp_path, "{not_performed: login, within: 2d}", "segment_entered")
+    assert got == [("a", "2024-03-03T11:00:00.000Z"), ("b", "2024-03-04T10:00:00.000Z")]
 
 
 def test_a_broken_segment_a_draft_uses_is_named_with_its_line(tmp_path: Path) -> None:
@@ -226,10 +237,7 @@ def test_a_broken_segment_a_draft_uses_is_named_with_its_line(tmp_path: Path) ->
     (folder / "segments" / "fans.yaml").write_text(
         "id: fans\nname: Fans\ncondition:\n  performed: like\n  within: often\n"
     )
-    draft = (
-        "id: d\nname: D\ntrigger: {segment_entered: fans}\n"
-        "steps:\n  - id: x\n    delay: 1d\n"
-    )
+    draft = "id: d\nname: D\ntrigger: {segment_entered: fans}\nsteps:\n  - id: x\n    delay: 1d\n"
     (tmp_path / "log.jsonl").write_text("")
     request = SimulationRequest(
         (CampaignSource(text=draft, name="draft.yaml"),),
