@@ -1,0 +1,284 @@
+"""Console behaviour with `App.run_test()` for campaigns: pause with confirmation, the
+editor, send test, simulation (run, cancel, draft comparison), the scheduler in the
+console and an accelerated clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from app.ui.app import NudgeApp
+from app.ui.messages import (
+    CampaignStateChanged,
+    DraftRejected,
+    DraftSaved,
+)
+from app.ui.modals.confirm import ConfirmModal
+from app.ui.screens.campaign import CampaignScreen
+from app.ui.screens.editor import EditorScreen
+from app.ui.widgets.yaml_area import YamlArea
+from tests.ui.helpers import SIZE, of, open_simulator, open_welcome, read, text
+
+Build = Callable[[], NudgeApp]
+
+
+async def test_pausing_a_campaign_asks_then_stores_the_new_state(make_console: Build) -> None:
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await open_welcome(pilot)
+        assert isinstance(app.screen, CampaignScreen)
+        store = app.workspace.store
+        before = store.funnels.latest_version("welcome")
+        assert before is not None and "state: active" in before[1]
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("y")
+        await pilot.pause()
+        assert [(m.campaign_id, m.state) for m in of(messages, CampaignStateChanged)] == [
+            ("welcome", "paused")
+        ]
+        after = store.funnels.latest_version("welcome")
+        assert after is not None and after[0] != before[0]
+        assert "state: paused" in after[1]
+        assert {j.version for j in store.journeys.active_in("welcome")} == {after[0]}
+        assert "paused" in text(app, "#summary")
+        # Pause is not offered on a paused campaign; resume is.
+        assert app.screen.check_action("state", ("pause",)) is False
+        assert app.screen.check_action("state", ("resume",)) is True
+
+
+async def test_cancelling_the_confirmation_changes_nothing(make_console: Build) -> None:
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await open_welcome(pilot)
+        before = app.workspace.store.funnels.latest_version("welcome")
+        await pilot.press("p", "n")
+        await pilot.pause()
+        assert of(messages, CampaignStateChanged) == []
+        assert app.workspace.store.funnels.latest_version("welcome") == before
+
+
+async def test_an_invalid_draft_shows_its_line_and_keeps_the_running_version(
+    make_console: Build,
+) -> None:
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await open_welcome(pilot)
+        running = app.workspace.engine.versions["welcome"]
+        path = Path(running.file)
+        saved = read(path)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, EditorScreen)
+        broken = saved.replace("max_time: 36h", "max_time: soon")
+        line = broken.splitlines().index("      max_time: soon") + 1
+        app.screen.query_one(YamlArea).load_text(broken)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        rejected = of(messages, DraftRejected)
+        assert [e.line for e in rejected[0].errors] == [line]
+        assert f"line {line}:" in text(app, "#problems")
+        assert app.workspace.engine.versions["welcome"].hash == running.hash
+        assert read(path) == saved
+        assert app.screen.query_one(YamlArea).cursor_location[0] == line - 1
+
+
+async def test_a_valid_draft_goes_live(make_console: Build) -> None:
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await open_welcome(pilot)
+        running = app.workspace.engine.versions["welcome"]
+        path = Path(running.file)
+        edited = read(path).replace("Getting started in 3 steps", "Three steps to start")
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one(YamlArea).load_text(edited)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        saved = of(messages, DraftSaved)
+        live = app.workspace.engine.versions["welcome"]
+        assert [m.version for m in saved] == [live.hash]
+        assert live.hash != running.hash
+        assert read(path) == edited
+
+
+async def test_send_test_goes_through_the_console_mailer(make_console: Build) -> None:
+    app = make_console()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_welcome(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.press(*"u-1001", "enter", *"qa@example.com", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        mailer: Any = app.mailer
+        assert [r.recipients for r in mailer.records] == [("qa@example.com",)]
+
+
+async def test_a_simulation_runs_to_the_end_and_reports(make_console: Build) -> None:
+    from app.ui.screens.simulate import SimulateScreen, SimulationFinished
+
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await open_simulator(pilot)
+        assert isinstance(app.screen, SimulateScreen)
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        finished = of(messages, SimulationFinished)
+        assert len(finished) == 1 and finished[0].comparison is None
+        funnel = finished[0].report.campaigns[0]
+        # One engine, two clocks: replaying the recorded week enters the same people
+        # the live engine entered (every welcome journey began inside that week).
+        assert (
+            funnel.entered == app.workspace.store.journeys.campaign_counts()["welcome"]["entered"]
+        )
+        table = app.screen.query_one("#sim-funnel", DataTable)
+        assert table.row_count == len(funnel.steps)
+        assert f"{funnel.entered:,} entered" in text(app, "#status")
+
+
+async def test_a_simulation_can_be_cancelled(
+    make_console: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.ui.screens.simulate as simulate_screen
+    from app.ui.screens.simulate import SimulationFinished, SimulationStopped
+
+    real = simulate_screen.simulate
+
+    def cancelled_at_once(request: Any, *, progress: Any, cancel: Any) -> Any:
+        cancel.set()  # as if the operator pressed ctrl+x as the replay began
+        return real(request, progress=progress, cancel=cancel)
+
+    monkeypatch.setattr(simulate_screen, "simulate", cancelled_at_once)
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await open_simulator(pilot)
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(of(messages, SimulationStopped)) == 1
+        assert of(messages, SimulationFinished) == []
+        assert "cancelled" in text(app, "#status")
+
+
+async def test_a_draft_is_simulated_against_the_running_version(make_console: Build) -> None:
+    from app.ui.screens.simulate import SimulationFinished
+
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await open_welcome(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        area = app.screen.query_one(YamlArea)
+        area.load_text(area.text.replace("max_time: 36h", "max_time: 12h"))
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        comparison = of(messages, SimulationFinished)[0].comparison
+        assert comparison is not None
+        # A shorter wait can only send the guide to more people, never fewer.
+        base = {s.id: s.reached for s in comparison.base.campaigns[0].steps}
+        other = {s.id: s.reached for s in comparison.other.campaigns[0].steps}
+        assert other["guide"] >= base["guide"]
+        assert "Compared with the running version" in text(app, "#report")
+
+
+async def test_the_console_shows_who_holds_the_lease(
+    console_settings: Any,
+) -> None:
+    from app.core.clock import FixedClock
+    from app.delivery.recording import RecordingMailer
+    from app.service.showcase import SHOWCASE_NOW_MS
+    from app.store import Store
+    from app.ui.app import make_app
+    from app.ui.messages import SchedulerTicked
+
+    other = Store.open(console_settings.database)
+    with other.transaction():
+        other.lease.acquire("elsewhere:42", SHOWCASE_NOW_MS, 10 * 60_000)
+    other.close()
+    app = make_app(
+        console_settings, FixedClock(SHOWCASE_NOW_MS), run_scheduler=True, mailer=RecordingMailer()
+    )
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        while not of(messages, SchedulerTicked):
+            await pilot.pause(0.1)
+        assert of(messages, SchedulerTicked)[0].report.holder is False
+        assert app.scheduler_line == "lease held by elsewhere:42"
+        assert "lease held by elsewhere:42" in str(app.screen.query_one("TopBar", Static).render())
+
+
+class _Accelerated:
+    """What the demo's accelerated clock offers: a rate and faster() / slower()."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.rate = at, 60.0
+
+    def now_ms(self) -> int:
+        return self.at
+
+    def faster(self) -> None:
+        self.rate *= 2
+
+    def slower(self) -> None:
+        self.rate /= 2
+
+
+async def test_an_accelerated_clock_gets_its_rate_and_keys(console_settings: Any) -> None:
+    from app.delivery.recording import RecordingMailer
+    from app.service.showcase import SHOWCASE_NOW_MS
+    from app.ui.app import make_app
+
+    clock = _Accelerated(SHOWCASE_NOW_MS)
+    app = make_app(console_settings, clock, run_scheduler=False, mailer=RecordingMailer())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("plus")
+        await pilot.press("plus")
+        await pilot.press("minus")
+        assert clock.rate == 120.0
+        top = app.screen.query_one("TopBar", Static)
+        top.update_line()  # type: ignore[attr-defined]
+        assert " x120 " in str(top.render())
+
+
+async def test_the_console_scheduler_sends_what_is_due(console_settings: Any) -> None:
+    from app.core.clock import FixedClock
+    from app.delivery.recording import RecordingMailer
+    from app.service.deliveries import retry_delivery
+    from app.service.showcase import SHOWCASE_NOW_MS
+    from app.store import Store
+    from app.ui.app import make_app
+    from app.ui.messages import SchedulerTicked
+
+    store = Store.open(console_settings.database)
+    undeliverable = store.deliveries.in_state("undeliverable")[0]
+    retry_delivery(store, str(undeliverable.id), SHOWCASE_NOW_MS)
+    store.close()
+    mailer = RecordingMailer()
+    app = make_app(console_settings, FixedClock(SHOWCASE_NOW_MS), run_scheduler=True, mailer=mailer)
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        while not of(messages, SchedulerTicked):
+            await pilot.pause(0.1)
+        report = of(messages, SchedulerTicked)[0].report
+        assert report.holder is True
+        assert report.sending.sent == 1
+        assert len(mailer.sent) == 1
+        assert app.scheduler_line.startswith("sending")
