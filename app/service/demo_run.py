@@ -133,6 +133,7 @@ class DemoFeeder:
     position: int = 0
     applied: int = 0
     rejected: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
@@ -154,7 +155,8 @@ class DemoFeeder:
             report = self.ingestor.apply(self.operations[start : min(start + BATCH, end)])
             self.applied += report.applied
             self.rejected += [p.reason for p in report.rejected]
-        self.position = end
+            # Each batch is its own transaction: a failure later retries only the rest.
+            self.position = min(start + BATCH, end)
         return fed
 
 
@@ -187,7 +189,13 @@ def run_feeder(
     feeder = DemoFeeder(workspace.ingestor, operations)
     try:
         while not stop.is_set():
-            fed = feeder.feed_until(clock.now_ms())
+            try:
+                fed = feeder.feed_until(clock.now_ms())
+            except Exception as exc:  # the demo outlives one bad feed (e.g. a locked database)
+                # The failed batch rolled back and is tried again next time (and a batch
+                # that did land is a no-op the second time: its operations have ids).
+                feeder.errors.append(f"{type(exc).__name__}: {exc}")
+                fed = 0
             if fed and on_feed is not None:
                 on_feed(fed, feeder)
             stop.wait(interval_s)
