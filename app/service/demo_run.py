@@ -126,6 +126,11 @@ class DemoFeeder:
     Args:
         ingestor: where operations go (a workspace's, with its change hook).
         operations: Segment-spec operations in time order.
+
+    Attributes:
+        position: how many operations were fed. applied: what ingest applied of them.
+        rejected: ingest's reasons for operations it rejected (none expected).
+        errors: feeds that failed (`run_feeder` retries them).
     """
 
     ingestor: Ingestor
