@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from app.config import Settings
 from app.core.errors import NudgeError
 
 
@@ -84,11 +85,9 @@ def demo(
         _interactive(settings, people, maildir, rate)
 
 
-def _headless(settings: object, hours: float, people: int, maildir: Path) -> None:
-    from app.config import Settings
+def _headless(settings: Settings, hours: float, people: int, maildir: Path) -> None:
     from app.service.demo_headless import funnel_lines, run_headless
 
-    assert isinstance(settings, Settings)
     result = asyncio.run(
         run_headless(settings, hours, people=people, maildir=maildir, echo=click.echo)
     )
@@ -108,14 +107,12 @@ def _headless(settings: object, hours: float, people: int, maildir: Path) -> Non
         raise NudgeError("the sink's Maildir does not hold exactly the sent deliveries")
 
 
-def _interactive(settings: object, people: int, maildir: Path, rate: float) -> None:
-    from app.config import Settings
+def _interactive(settings: Settings, people: int, maildir: Path, rate: float) -> None:
     from app.core.clock import AcceleratedClock
     from app.delivery.sink import Sink
     from app.service.demo_headless import sink_settings
     from app.service.demo_run import prepare_demo, start_feeder
 
-    assert isinstance(settings, Settings)
     try:
         from app.ui.app import make_app
     except ImportError:
