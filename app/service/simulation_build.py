@@ -112,32 +112,30 @@ def _funnel(
             step.skipped[key] = step.skipped.get(key, 0) + count
     messages: list[MessageRow] = []
     problems: list[str] = []
-    for delivery in store.deliveries.all():
-        if delivery.campaign_id != campaign.id or delivery.test:
-            continue
-        step = by_id.get(delivery.step_id)
-        if delivery.state == "sent" and delivery.sent_at is not None:
+    for person_id, journey_id, step_id, state, why, sent_at, subject, to in (
+        store.deliveries.outcomes(campaign.id)
+    ):
+        step = by_id.get(step_id)
+        if state == "sent" and sent_at is not None:
             funnel.messages += 1
             if step is not None:
                 step.sent += 1
             messages.append(
                 MessageRow(
-                    person=labels.get(delivery.person_id, f"#{delivery.person_id}"),
+                    person=labels.get(person_id, f"#{person_id}"),
                     campaign=campaign.id,
-                    step=delivery.step_id,
-                    entry_key=keys.get(delivery.journey_id or 0, ""),
-                    at=delivery.sent_at,
-                    at_iso=format_instant(delivery.sent_at),
-                    subject=delivery.rendered_subject or "",
-                    to=delivery.to_address or "",
+                    step=step_id,
+                    entry_key=keys.get(journey_id or 0, ""),
+                    at=sent_at,
+                    at_iso=format_instant(sent_at),
+                    subject=subject or "",
+                    to=to or "",
                 )
             )
             continue
-        key = delivery.state
-        if delivery.state == "suppressed" and delivery.reason:
-            key = f"suppressed:{delivery.reason}"
-        if delivery.state == "failed" and delivery.reason:
-            problems.append(f"{campaign.id}/{delivery.step_id}: {delivery.reason}")
+        key = f"suppressed:{why}" if state == "suppressed" and why else state
+        if state == "failed" and why:
+            problems.append(f"{campaign.id}/{step_id}: {why}")
         if step is not None:
             step.skipped[key] = step.skipped.get(key, 0) + 1
     for step in steps:

@@ -72,7 +72,9 @@ class ReplayInput:
             read = read_log_files(source.paths, None if cancel is None else cancel.is_set)
             self.rejected, self.problems = read.rejected, read.problems
             self.total = len(read.ops)
-            self._ops: Iterable[ReplayOp] = read.ops
+            # Reversed, so that each operation is dropped (popped) once replayed.
+            read.ops.reverse()
+            self._ops: Iterable[ReplayOp] = _drain(read.ops)
         elif isinstance(source, LiveHistory):
             self.from_ms, self.to_ms = source.from_ms, source.to_ms
             self.total = count_history(source.database, source.from_ms, source.to_ms)
@@ -84,6 +86,12 @@ class ReplayInput:
 
     def __iter__(self) -> Iterator[ReplayOp]:
         return iter(self._ops)
+
+
+def _drain(ops: list[ReplayOp]) -> Iterator[ReplayOp]:
+    """The operations of a reversed list, in order, each let go of once handed out."""
+    while ops:
+        yield ops.pop()
 
 
 def apply_prior(

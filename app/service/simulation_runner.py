@@ -296,7 +296,7 @@ def _run(
             replay.run_until(end, cancel)
             replay.settle()
             replay.clock.at_ms = max(replay.clock.at_ms, end)
-            if progress is not None:
+            if progress is not None and (done == 0 or done % PROGRESS_EVERY):
                 progress(done, total)
             return build_report(
                 replay.store,

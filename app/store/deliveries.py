@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlite_utils
@@ -181,6 +181,21 @@ class DeliveriesRepo:
         """Every delivery in creation order (tests, simulation reports)."""
         rows = self._conn.execute(f"SELECT {_COLUMNS} FROM deliveries ORDER BY created_at, id")
         return [_delivery(r) for r in rows]
+
+    def outcomes(
+        self, campaign_id: str
+    ) -> Iterator[tuple[int, int | None, str, str, str | None, int | None, str | None, str | None]]:
+        """A campaign's deliveries (tests left out) without their bodies, in creation order:
+        (person_id, journey_id, step_id, state, reason, sent_at, rendered_subject,
+        to_address). Streamed: a simulation report reads hundreds of thousands."""
+        rows = self._conn.execute(
+            "SELECT person_id, journey_id, step_id, state, reason, sent_at, rendered_subject, "
+            "to_address FROM deliveries WHERE campaign_id = ? AND NOT test "
+            "ORDER BY created_at, id",
+            (campaign_id,),
+        )
+        for r in rows:
+            yield (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
 
     def step_counts(self, campaign_id: str) -> dict[str, int]:
         """Per step id, deliveries queued (in any state) for a campaign."""
