@@ -183,6 +183,9 @@ class Replay:
             sweep = grid or (leaves is not None and leaves <= at)
             tick = self.scheduler.tick(at, sweep=sweep, dates=grid)
             report = self._loop.run_until_complete(tick)
+            # The report reads the scratch outbox; the mailer's copies of every message
+            # (hundreds of thousands of bodies) would only hold memory.
+            self.mailer.records.clear()
             self.ticks += 1
             if report.errors:
                 raise NudgeError(f"scheduler tick at {at} failed: {report.errors[0]}")
