@@ -8,6 +8,7 @@ database of millions of events.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app.core.models import ActivityEntry, Event
@@ -171,6 +172,17 @@ def scheduler_status(store: Store, now: int) -> SchedulerStatus:
 def recent_decisions(store: Store, limit: int, after_id: int | None = None) -> list[ActivityEntry]:
     """The latest engine and outbox decisions (`DECISION_KINDS`), newest first."""
     return store.live.activity_page(limit, after_id, DECISION_KINDS)
+
+
+def person_labels(store: Store, person_ids: Iterable[int | None]) -> dict[int, str]:
+    """Labels for a page of people in one lookup: external id, else email, else `#<row id>`.
+
+    `None` ids (decisions about nobody) are skipped; a person no longer stored keeps
+    `#<row id>`, so every id given (but `None`) has a label.
+    """
+    ids = {i for i in person_ids if i is not None}
+    found = store.live.person_labels(ids)
+    return {i: found.get(i, f"#{i}") for i in ids}
 
 
 def describe_decision(entry: ActivityEntry) -> str:

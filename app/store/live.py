@@ -4,7 +4,7 @@ latest decisions and the scheduler's numbers. Every query is bounded (keyset on 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -46,6 +46,30 @@ class LiveRepo:
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self._conn = db.conn
+
+    def person_labels(self, person_ids: Iterable[int]) -> dict[int, str]:
+        """How an operator knows each person: external id, else email, else `#<row id>`.
+
+        One query for the whole page (ids are bound in chunks of 500, below SQLite's
+        variable limit). A person no longer stored (deleted, merged away) is absent
+        from the result.
+
+        Args:
+            person_ids: people row ids; duplicates and order do not matter.
+
+        Returns:
+            row id -> label, the same rule as `Person.label`.
+        """
+        wanted = sorted(set(person_ids))
+        out: dict[int, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT id, external_id, email FROM people WHERE id IN ({marks})", chunk
+            )
+            out.update((r[0], r[1] or r[2] or f"#{r[0]}") for r in rows)
+        return out
 
     def last_seq(self) -> int:
         """The highest event sequence number (0 when there are no events)."""

@@ -16,7 +16,7 @@ from app.service.campaign_edit import apply_action, campaign_file, check_draft, 
 from app.service.catalogue import property_stats
 from app.service.funnels import campaign_funnel
 from app.service.ingest import Ingestor
-from app.service.live import describe_decision, ingest_rate, scheduler_status
+from app.service.live import describe_decision, ingest_rate, person_labels, scheduler_status
 from app.service.showcase import seed_showcase
 from app.service.timeline import TimelineCursor, timeline_page
 from app.service.workspace import Workspace
@@ -155,3 +155,34 @@ def test_an_action_that_does_not_apply_changes_nothing(showcase: Workspace) -> N
     with pytest.raises(NudgeError, match="it is active"):
         apply_action(showcase, "welcome", "resume")
     assert showcase.engine.versions["welcome"].hash == before
+
+
+def test_person_labels_name_people_as_operators_know_them_in_one_query(
+    store: Store, ingestor: Ingestor
+) -> None:
+    ingestor.apply(
+        [
+            {
+                "type": "identify",
+                "userId": "u-7",
+                "traits": {"email": "a@example.com"},
+                "messageId": "1",
+            },
+            {
+                "type": "identify",
+                "traits": {"email": "b@example.com"},
+                "anonymousId": "x",
+                "messageId": "2",
+            },
+        ]
+    )
+    by_key = {p.external_id or p.email: p.id for p in store.people.iter_all()}
+    queries: list[str] = []
+    store.db.conn.set_trace_callback(queries.append)
+    try:
+        labels = person_labels(store, [by_key["u-7"], by_key["b@example.com"], None, 999])
+    finally:
+        store.db.conn.set_trace_callback(None)
+    # The rule: external id, else email, else the row id; an id nobody has keeps "#id".
+    assert labels == {by_key["u-7"]: "u-7", by_key["b@example.com"]: "b@example.com", 999: "#999"}
+    assert len(queries) == 1  # one lookup for the page, not one per row

@@ -13,7 +13,8 @@ from textual.widgets import Static
 
 from app.service.campaign_edit import ACTIONS, apply_action
 from app.service.funnels import Funnel, campaign_funnel, recent_journeys
-from app.ui.format import ago, short
+from app.service.live import person_labels
+from app.ui.format import ago, cut, short
 from app.ui.messages import CampaignStateChanged
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.send_test import SendTestModal, TestSend
@@ -99,13 +100,14 @@ class CampaignScreen(NudgeScreen):
         found = (
             self.attempt(recent_journeys, self.workspace, self.campaign_id, JOURNEYS, before) or []
         )
+        labels = self.attempt(person_labels, self.workspace.store, (j.person_id for j in found))
         zone, now = self.nudge.settings.zone, self.now
         rows: list[Row] = [
             (
                 str(j.id),
                 (
                     j.id,
-                    f"#{j.person_id}",
+                    cut((labels or {}).get(j.person_id, f"#{j.person_id}"), 20),
                     j.state + (" ✓" if j.converted_at else ""),
                     j.step_id or j.exit_reason or "-",
                     f"{short(j.entered_at, zone)} ({ago(j.entered_at, now)})",

@@ -21,6 +21,7 @@ from app.service.live import (
     events_before,
     ingest_rate,
     latest_events,
+    person_labels,
     recent_decisions,
     scheduler_status,
 )
@@ -201,9 +202,14 @@ class LiveScreen(NudgeScreen):
         )
         table = self.query_one("#decisions", DataTable)
         table.clear()
+        labels = self.attempt(person_labels, self.workspace.store, (a.person_id for a in found))
         zone = self.nudge.settings.zone
         table.add_rows(
-            (short(a.at, zone), f"#{a.person_id}" if a.person_id else "-", describe_decision(a))
+            (
+                short(a.at, zone),
+                cut((labels or {}).get(a.person_id, f"#{a.person_id}"), 24) if a.person_id else "-",
+                describe_decision(a),
+            )
             for a in found
         )
 
