@@ -1,5 +1,6 @@
-"""The console app: modes, the long-lived workers (scheduler, hot reload, live poll) and
-the one error handler. Screens own their handlers; this stays thin (STYLE.md 2, 5).
+"""The console app: modes, the long-lived workers (hot reload, live poll; the scheduler
+is in `scheduling.py`) and the one error handler. Screens own their handlers; this stays
+thin (STYLE.md 2, 5).
 
 Threading: the workspace (its SQLite connection above all) belongs to the interface
 thread. The scheduler is async and runs as an App worker on that same thread; the live
@@ -9,13 +10,12 @@ simulation) runs in thread workers.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
@@ -26,17 +26,15 @@ from app.core.clock import Clock, SystemClock
 from app.core.errors import NudgeError
 from app.delivery.mailer import Mailer
 from app.service.live import last_activity_id, last_seq
-from app.service.outbox import Outbox
-from app.service.scheduler import Scheduler, TickReport
 from app.service.workspace import Workspace, open_workspace
-from app.ui.messages import DefinitionsReloaded, LiveDataChanged, OperatorError, SchedulerTicked
+from app.ui.messages import DefinitionsReloaded, LiveDataChanged, OperatorError
+from app.ui.scheduling import SchedulingApp
 from app.ui.screens.campaigns import CampaignsScreen
 from app.ui.screens.deliveries import DeliveriesScreen
 from app.ui.screens.events import EventsScreen
 from app.ui.screens.live import LiveScreen
 from app.ui.screens.people import PeopleScreen
 from app.ui.screens.segments import SegmentsScreen
-from app.ui.widgets.topbar import TopBar
 
 T = TypeVar("T")
 
@@ -51,7 +49,7 @@ MODE_KEYS: dict[str, tuple[str, str, type[Screen[Any]]]] = {
 }
 
 
-class NudgeApp(App[None]):
+class NudgeApp(SchedulingApp):
     """The operator console over one workspace.
 
     Args:
@@ -83,18 +81,13 @@ class NudgeApp(App[None]):
         run_scheduler: bool = True,
         mailer: Mailer | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(run_scheduler)
         self.workspace = workspace
         self.settings = workspace.settings
         self.clock = clock
         self.run_scheduler = run_scheduler
         self.mailer = mailer
-        self.scheduler_line = "scheduler off" if not run_scheduler else "scheduler starting"
-        self.last_tick: TickReport | None = None
         self._seen = (-1, -1)
-        self._outbox: Outbox | None = None
-        self.scheduler: Scheduler | None = None
-        self._stop = asyncio.Event()
         self._thread_stop = threading.Event()
         #: Published on every `LiveDataChanged`; screens that show live data subscribe.
         self.live_changed: Signal[LiveDataChanged] = Signal(self, "live-changed")
@@ -108,7 +101,7 @@ class NudgeApp(App[None]):
             self.watch_definitions()
 
     def on_unmount(self) -> None:
-        self._stop.set()
+        self.stop_scheduler()
         self._thread_stop.set()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -145,55 +138,7 @@ class NudgeApp(App[None]):
         """Hand the change to the screens that show live data (a signal per app)."""
         self.live_changed.publish(message)
 
-    # -- the scheduler and hot reload ------------------------------------------------------
-
-    def outbox(self) -> Outbox:
-        """The one outbox (and mailer) of this console: the scheduler and test sends."""
-        if self._outbox is None:
-            if self.mailer is None:
-                from app.delivery import SmtpMailer
-
-                self.mailer = SmtpMailer(self.settings.smtp)
-            ws = self.workspace
-            self._outbox = Outbox(ws.store, ws.engine, self.settings, self.mailer)
-        return self._outbox
-
-    @work(exclusive=True, group="scheduler", exit_on_error=False)
-    async def scheduler_worker(self) -> None:
-        """Tick the scheduler until the console stops (it sends only while it holds the
-        lease; otherwise the top bar names the holder)."""
-        outbox = self.outbox()
-        scheduler = self.scheduler = Scheduler(
-            self.workspace,
-            outbox,
-            self.clock,
-            concurrency=self.settings.smtp.pool_size,
-            lease_ms=int(self.settings.lease_seconds * 1000),
-        )
-        try:
-            await scheduler.run(
-                self._stop,
-                self.settings.scheduler_interval_seconds,
-                on_tick=self._tick_done,
-            )
-        finally:
-            await outbox.mailer.close()
-
-    def _tick_done(self, report: TickReport) -> None:
-        self.post_message(SchedulerTicked(report))
-
-    def on_scheduler_ticked(self, message: SchedulerTicked) -> None:
-        report = message.report
-        self.last_tick = report
-        if report.holder:
-            self.scheduler_line = f"sending (sent {report.sending.sent} last tick)"
-        else:
-            info = self.workspace.store.lease.info()
-            self.scheduler_line = f"lease held by {info[0] if info else '?'}"
-        for bar in self.screen.query(TopBar):
-            bar.update_line()
-        for error in report.errors:
-            self.notify(error, title="Scheduler", severity="error")
+    # -- hot reload (the scheduler is in `SchedulingApp`) ---------------------------------
 
     @work(thread=True, exclusive=True, group="reload", exit_on_error=False)
     def watch_definitions(self) -> None:

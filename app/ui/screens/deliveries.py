@@ -67,6 +67,8 @@ class DeliveriesScreen(NudgeScreen):
         if not found:
             return [], None
         zone = self.nudge.settings.zone
+        # In 80 columns, shorter cells bring the reason (why it bounced) on screen.
+        step, to, why = (20, 18, 24) if self.app.size.width < 100 else (28, 26, 40)
         rows: list[Row] = [
             (
                 str(d.id),
@@ -74,9 +76,9 @@ class DeliveriesScreen(NudgeScreen):
                     d.id,
                     d.state + (" (test)" if d.test else ""),
                     short(d.created_at, zone),
-                    cut(f"{d.campaign_id}/{d.step_id}", 28),
-                    cut(d.to_address or "-", 26),
-                    cut(d.reason or "", 40),
+                    cut(f"{d.campaign_id}/{d.step_id}", step),
+                    cut(d.to_address or "-", to),
+                    cut(d.reason or "", why),
                 ),
             )
             for d in found

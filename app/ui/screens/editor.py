@@ -27,6 +27,8 @@ class EditorScreen(NudgeScreen):
     TITLE = "Edit"
     AUTO_FOCUS = "#draft"
     CSS_PATH = "editor.tcss"
+    # Below 100 columns the problems go under the text, which keeps the full width.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+r", "simulate", "Simulate draft", priority=True),

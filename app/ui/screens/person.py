@@ -19,7 +19,7 @@ from app.service.timeline import (
     person_header,
     timeline_page,
 )
-from app.ui.format import ago, cut, when
+from app.ui.format import ago, cut, short, when
 from app.ui.screens.base import NudgeScreen
 from app.ui.widgets.paged_table import PagedTable, Row
 
@@ -103,12 +103,19 @@ class PersonScreen(NudgeScreen):
             return [], None
         items, nxt = got
         zone = self.nudge.settings.zone
+        # In 80 columns the short time and a shorter title leave room for the detail
+        # (campaign/step), which says most.
+        narrow = self.app.size.width < 100
+        stamp, title = (short, 22) if narrow else (when, 34)
         rows: list[Row] = []
         for item in items:
             self._serial += 1
             key = f"{item.ref[0]}:{item.ref[1]}" if item.ref else f"row:{self._serial}"
             rows.append(
-                (key, (when(item.at, zone), item.kind, cut(item.title, 34), cut(item.detail, 60)))
+                (
+                    key,
+                    (stamp(item.at, zone), item.kind, cut(item.title, title), cut(item.detail, 60)),
+                )
             )
         return rows, (None if nxt.done else nxt)
 

@@ -77,6 +77,8 @@ class SimulateScreen(NudgeScreen):
 
     TITLE = "Simulate"
     CSS_PATH = "simulate.tcss"
+    # Below 100 columns the four inputs take two rows, so a whole instant stays visible.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     AUTO_FOCUS = "#from"
     BINDINGS = [
         Binding("ctrl+r", "run", "Run", priority=True),

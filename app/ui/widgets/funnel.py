@@ -12,6 +12,9 @@ from app.service.funnels import Funnel
 from app.ui.format import cut
 
 BAR = 16
+#: Below this many columns (an 80-column terminal) the 'does' text and the bar shrink,
+#: so that the waiting and emails columns stay on screen.
+NARROW = 100
 
 
 def bar(count: int, total: int, width: int = BAR) -> str:
@@ -28,6 +31,13 @@ class FunnelTable(DataTable[Any]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", **kwargs)
+        self.funnel: Funnel | None = None
+        self.narrow = False
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < NARROW
+        if narrow != self.narrow and self.funnel is not None:
+            self.show(self.funnel)
 
     def on_mount(self) -> None:
         self.add_columns("step / path", "does", "journeys", "", "waiting", "emails")
@@ -35,7 +45,13 @@ class FunnelTable(DataTable[Any]):
     def show(self, funnel: Funnel) -> None:
         """Draw a funnel (replacing what was shown; the cursor keeps its row)."""
         cursor = self.cursor_row
+        self.funnel = funnel
+        self.narrow = 0 < self.size.width < NARROW
+        does, width = (12, 8) if self.narrow else (26, BAR)
         self.clear()
+        for column in self.columns.values():
+            # clear() keeps the widest cell seen; after a resize the columns must shrink.
+            column.content_width = column.label.cell_len
         total = funnel.entered
         for index, row in enumerate(funnel.rows):
             indent = "│ " * row.depth
@@ -45,9 +61,9 @@ class FunnelTable(DataTable[Any]):
             pct = f"{row.count / total:4.0%}" if total else ""
             self.add_row(
                 label,
-                cut(row.summary, 26),
+                cut(row.summary, does),
                 Text(
-                    f"{bar(row.count, total)} {row.count:,}",
+                    f"{bar(row.count, total, width)} {row.count:,}",
                     style="bold" if row.kind == "step" else "",
                 ),
                 pct,
