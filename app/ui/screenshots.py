@@ -1,5 +1,6 @@
-"""`nudge screenshots`: an SVG of every mode and of the main drill-downs, from the seeded
-showcase workspace and a fixed clock. The snapshot tests walk the same scenes.
+"""`nudge screenshots`: an SVG of every mode and of the main drill-downs, from the demo
+generator's data (`seed_demo`) and a fixed clock. The snapshot tests walk the same scenes
+over the showcase (`SHOWCASE_CAST`).
 
 Each scene drives the console with the keyboard, as an operator would.
 """
@@ -11,6 +12,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from textual.widgets import DataTable, Input, TextArea
 from app.config import Settings, load_settings
 from app.core.clock import FixedClock
 from app.delivery.recording import RecordingMailer
-from app.service.showcase import SHOWCASE_NOW_MS, seed_showcase
+from app.service.demo_seed import seed_demo
 from app.ui.app import NudgeApp, make_app
 
 Scene = Callable[[Pilot[Any]], Awaitable[None]]
@@ -51,100 +53,132 @@ async def _row(pilot: Pilot[Any], key: str, selector: str = "DataTable") -> None
     await _keys(pilot, "enter")
 
 
-async def live(pilot: Pilot[Any]) -> None:
-    await _keys(pilot, "1")
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """Who and what the scenes open, per seeded workspace.
+
+    Attributes:
+        person: a person id with a rich timeline (opened from People, simulated).
+        segment: a segment to open; why: a person asked about with `w`.
+        campaign: a campaign with branches (funnel, editor, simulation).
+        drift: the start of an Events row whose properties drift.
+        search: what People searches for first ("": the list as it opens).
+    """
+
+    person: str
+    segment: str
+    why: str
+    campaign: str
+    drift: str
+    search: str = ""
 
 
-async def people(pilot: Pilot[Any]) -> None:
-    await _keys(pilot, "2")
+#: The showcase (`seed_showcase`, fixture campaigns): what the snapshot tests walk.
+SHOWCASE_CAST = Cast("trial-004", "inactive_trials", "trial-002", "welcome", "identify")
+#: The demo generator's data (`seed_demo`, shipped campaigns): `nudge screenshots`.
+# People searches the generated people: the CDNOW sample's people (ids only) come first.
+DEMO_CAST = Cast(
+    "u-10441", "inactive_trials", "u-10206", "welcome", "added_to_cart", search="example.com"
+)
 
 
-async def person(pilot: Pilot[Any]) -> None:
-    await _keys(pilot, "2", "slash", *"trial-004", "enter", "enter")
+def scenes(cast: Cast) -> dict[str, Scene]:
+    """name -> scene, in the order the README shows them, opening what `cast` names."""
+
+    async def live(pilot: Pilot[Any]) -> None:
+        await _keys(pilot, "1")
+
+    async def people(pilot: Pilot[Any]) -> None:
+        await _keys(pilot, "2")
+        if cast.search:
+            await _keys(pilot, "slash", *cast.search, "enter")
+
+    async def person(pilot: Pilot[Any]) -> None:
+        await _keys(pilot, "2", "slash", *cast.person, "enter", "enter")
+
+    async def segments(pilot: Pilot[Any]) -> None:
+        await _keys(pilot, "3")
+
+    async def segment(pilot: Pilot[Any]) -> None:
+        await _keys(pilot, "3")
+        await _row(pilot, cast.segment)
+        await _keys(pilot, "w", *cast.why, "enter")
+
+    async def campaigns(pilot: Pilot[Any]) -> None:
+        await _keys(pilot, "4")
+
+    async def funnel(pilot: Pilot[Any]) -> None:
+        await _keys(pilot, "4")
+        await _row(pilot, cast.campaign)
+
+    async def editor_error(pilot: Pilot[Any]) -> None:
+        await funnel(pilot)
+        await _keys(pilot, "e")
+        area = pilot.app.screen.query_one(TextArea)
+        # A typo an operator makes: a state that does not exist.
+        area.load_text(re.sub(r"(?m)^state: \w+", "state: paused_for_now", area.text, count=1))
+        await _keys(pilot, "ctrl+s")
+
+    async def simulation(pilot: Pilot[Any]) -> None:
+        # A draft that waits half as long before its first check, simulated against the
+        # running version: the report ends with the comparison.
+        await funnel(pilot)
+        await _keys(pilot, "e")
+        area = pilot.app.screen.query_one(TextArea)
+        area.load_text(re.sub(r"(?m)^(\s+(?:delay|max_time): )36h", r"\g<1>18h", area.text))
+        await _keys(pilot, "ctrl+r", "tab", "tab", "tab", *cast.person)
+        await _keys(pilot, "ctrl+r")
+
+    async def deliveries(pilot: Pilot[Any]) -> None:
+        await _keys(pilot, "5")
+
+    async def events(pilot: Pilot[Any]) -> None:
+        await _keys(pilot, "6")
+        # Show a name whose properties drift.
+        table = pilot.app.screen.query_one("#names", DataTable)
+        for index in range(table.row_count):
+            if str(table.get_row_at(index)[0]).startswith(cast.drift):
+                table.move_cursor(row=index)
+        await settle(pilot)
+
+    return {
+        "live": live,
+        "people": people,
+        "person": person,
+        "segments": segments,
+        "segment": segment,
+        "campaigns": campaigns,
+        "funnel": funnel,
+        "editor_error": editor_error,
+        "simulation": simulation,
+        "deliveries": deliveries,
+        "events": events,
+    }
 
 
-async def segments(pilot: Pilot[Any]) -> None:
-    await _keys(pilot, "3")
+#: The showcase's scenes (the snapshot tests).
+SCENES: dict[str, Scene] = scenes(SHOWCASE_CAST)
 
 
-async def segment(pilot: Pilot[Any]) -> None:
-    await _keys(pilot, "3")
-    await _row(pilot, "inactive_trials")
-    await _keys(pilot, "w", *"trial-002", "enter")
-
-
-async def campaigns(pilot: Pilot[Any]) -> None:
-    await _keys(pilot, "4")
-
-
-async def funnel(pilot: Pilot[Any]) -> None:
-    await _keys(pilot, "4")
-    await _row(pilot, "welcome")
-
-
-async def editor_error(pilot: Pilot[Any]) -> None:
-    await funnel(pilot)
-    await _keys(pilot, "e")
-    area = pilot.app.screen.query_one(TextArea)
-    # A typo an operator makes: a state that does not exist.
-    area.load_text(re.sub(r"(?m)^state: \w+", "state: paused_for_now", area.text, count=1))
-    await _keys(pilot, "ctrl+s")
-
-
-async def simulation(pilot: Pilot[Any]) -> None:
-    await funnel(pilot)
-    await _keys(pilot, "s", "tab", "tab", "tab", *"trial-004")
-    await _keys(pilot, "ctrl+r")
-
-
-async def deliveries(pilot: Pilot[Any]) -> None:
-    await _keys(pilot, "5")
-
-
-async def events(pilot: Pilot[Any]) -> None:
-    await _keys(pilot, "6")
-    # Show a name whose properties drift: the attributes sent with identify.
-    table = pilot.app.screen.query_one("#names", DataTable)
-    for index in range(table.row_count):
-        if "identify" in str(table.get_row_at(index)[0]):
-            table.move_cursor(row=index)
-    await settle(pilot)
-
-
-#: name -> scene, in the order the README shows them.
-SCENES: dict[str, Scene] = {
-    "live": live,
-    "people": people,
-    "person": person,
-    "segments": segments,
-    "segment": segment,
-    "campaigns": campaigns,
-    "funnel": funnel,
-    "editor_error": editor_error,
-    "simulation": simulation,
-    "deliveries": deliveries,
-    "events": events,
-}
-
-
-def showcase_settings(root: Path, campaigns: Path) -> Settings:
-    """Settings for a showcase under `root`, with a copy of `campaigns` (edits and
+def scratch_settings(root: Path, campaigns: Path) -> Settings:
+    """Settings for a workspace under `root`, with a copy of `campaigns` (edits and
     pauses never touch the original) and a fixed secret (stable rendered messages)."""
-    shutil.copytree(campaigns, root / "campaigns")
+    if not (root / "campaigns").exists():
+        shutil.copytree(campaigns, root / "campaigns")
     return load_settings(
         database=root / "nudge.db", campaigns=root / "campaigns", secret_key="showcase"
     )
 
 
-def showcase_app(settings: Settings) -> NudgeApp:
-    """The console over a showcase workspace: fixed clock, no scheduler, nothing sent."""
-    return make_app(
-        settings, FixedClock(SHOWCASE_NOW_MS), run_scheduler=False, mailer=RecordingMailer()
-    )
+def still_app(settings: Settings, now: int) -> NudgeApp:
+    """The console over a seeded workspace: fixed clock, no scheduler, nothing sent."""
+    return make_app(settings, FixedClock(now), run_scheduler=False, mailer=RecordingMailer())
 
 
 def write_screenshots(out_dir: Path, campaigns: Path) -> list[Path]:
-    """Seed a scratch showcase workspace and write `<scene>.svg` for every scene.
+    """Seed a scratch workspace from the demo generator (`seed_demo`: its people and
+    behaviour, a few live days replayed through the engine, scheduler and outbox on a
+    fixed clock) and write `<scene>.svg` for every scene, each on its own copy.
 
     Returns:
         The files written.
@@ -157,15 +191,14 @@ def write_screenshots(out_dir: Path, campaigns: Path) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="nudge-shots-") as scratch:
         template = Path(scratch) / "template"
         template.mkdir()
-        seed_showcase(showcase_settings(template, campaigns)).workspace.store.close()
-        for name, scene in SCENES.items():
+        seeded = seed_demo(scratch_settings(template, campaigns))
+        seeded.workspace.store.close()
+        for name, scene in scenes(DEMO_CAST).items():
             root = Path(scratch) / name
             shutil.copytree(template, root)
-            settings = load_settings(
-                database=root / "nudge.db", campaigns=root / "campaigns", secret_key="showcase"
-            )
             path = out_dir / f"{name}.svg"
-            asyncio.run(_shoot(showcase_app(settings), scene, path))
+            app = still_app(scratch_settings(root, campaigns), seeded.now)
+            asyncio.run(_shoot(app, scene, path))
             written.append(path)
     return written
 
