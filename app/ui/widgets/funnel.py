@@ -26,6 +26,10 @@ def bar(count: int, total: int, width: int = BAR) -> str:
     return "█" * full + ("" if rest == 0 else " ▏▎▍▌▋▊▉"[rest])
 
 
+def _cell_len(cell: Text | str) -> int:
+    return cell.cell_len if isinstance(cell, Text) else Text(cell).cell_len
+
+
 class FunnelTable(DataTable[Any]):
     """Steps and branches with counts; the cursor walks the tree."""
 
@@ -49,27 +53,33 @@ class FunnelTable(DataTable[Any]):
         self.narrow = 0 < self.size.width < NARROW
         does, width = (12, 8) if self.narrow else (26, BAR)
         self.clear()
-        for column in self.columns.values():
-            # clear() keeps the widest cell seen; after a resize the columns must shrink.
-            column.content_width = column.label.cell_len
         total = funnel.entered
-        for index, row in enumerate(funnel.rows):
+        rows: list[tuple[Text, str, Text, str, str, str]] = []
+        for row in funnel.rows:
             indent = "│ " * row.depth
             label = Text(f"{indent}{'↳ ' if row.kind == 'path' else ''}{row.label}")
             if row.kind == "path":
                 label.stylize("italic")
-            pct = f"{row.count / total:4.0%}" if total else ""
-            self.add_row(
-                label,
-                cut(row.summary, does),
-                Text(
-                    f"{bar(row.count, total, width)} {row.count:,}",
-                    style="bold" if row.kind == "step" else "",
-                ),
-                pct,
-                f"{row.waiting:,}" if row.waiting else "",
-                "" if row.queued is None else f"{row.queued:,}",
-                key=f"{index}:{row.kind}:{row.label}",
+            rows.append(
+                (
+                    label,
+                    cut(row.summary, does),
+                    Text(
+                        f"{bar(row.count, total, width)} {row.count:,}",
+                        style="bold" if row.kind == "step" else "",
+                    ),
+                    f"{row.count / total:4.0%}" if total else "",
+                    f"{row.waiting:,}" if row.waiting else "",
+                    "" if row.queued is None else f"{row.queued:,}",
+                )
             )
+        # clear() keeps the widest cell ever seen, and the table measures new rows only
+        # when idle: set each width from this funnel's cells now, so a redraw (or a resize
+        # to narrow) is drawn at its own widths at once.
+        for position, column in enumerate(self.ordered_columns):
+            widths = [_cell_len(r[position]) for r in rows]
+            column.content_width = max([column.label.cell_len, *widths])
+        for index, (cells, row) in enumerate(zip(rows, funnel.rows, strict=True)):
+            self.add_row(*cells, key=f"{index}:{row.kind}:{row.label}")
         if self.row_count:
             self.move_cursor(row=min(cursor, self.row_count - 1))
