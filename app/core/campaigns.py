@@ -7,6 +7,7 @@ state: active                      # draft | active | paused | archived
 trigger:
   event: signed_up                 # or segment_entered / segment_exited: <id>,
   where: {plan: trial}             #    or date: {attribute: trial_ends_at, offset: -3d}
+                                   # (event: [a, b] enters on any of several events)
 entry_filter: {attribute: email, exists: true}
 re_entry: once                     # once | every_time | after_rematch | {after: 30d}
 exit: exit_on_conversion
@@ -96,12 +97,40 @@ def _signed_duration(value: Any) -> int:
 class EventTrigger(_Model):
     """Enter when the person performs an event (with property filters).
 
-    `key` names a property (e.g. `cart_id`): one journey per distinct value.
+    `event` is one event name, or a non-empty list of distinct names: any of them
+    enters (`event: [O_Sent (mail and online), O_Sent (online only)]`). Customer.io
+    triggers a campaign on one event; the list is Nudge's extension, and it behaves
+    as one campaign: the same `where`, `key` and `re_entry` apply whichever listed
+    event arrives. `key` names a property (e.g. `cart_id`): one journey per distinct
+    value.
     """
 
-    event: str
+    event: str | tuple[str, ...]
     where: list[PropertyFilter] = Field(default_factory=list)
     key: str | None = None
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _event(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value  # one name: exactly as before the list form
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be an event name or a list of event names")
+        if not value:
+            raise ValueError("the list of events is empty: name at least one event")
+        seen: set[str] = set()
+        for index, name in enumerate(value, start=1):
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"event {index} of the list is not an event name")
+            if name in seen:
+                raise ValueError(f"the list names event {name!r} twice")
+            seen.add(name)
+        return tuple(value)
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """The event names that enter, in the order written (one for a single name)."""
+        return (self.event,) if isinstance(self.event, str) else self.event
 
     @field_validator("where", mode="before")
     @classmethod

@@ -89,7 +89,7 @@ def describe_trigger(version: CampaignVersion) -> str:
     """A campaign's trigger in words: `event signed_up where plan equals 'trial'`."""
     trigger = version.campaign.trigger
     if isinstance(trigger, EventTrigger):
-        text = f"event {trigger.event}{_where(trigger.where)}"
+        text = f"event {' or '.join(trigger.events)}{_where(trigger.where)}"
         return text + (f", one journey per {trigger.key}" if trigger.key else "")
     if isinstance(trigger, SegmentTrigger):
         verb = "entered" if trigger.segment_entered is not None else "left"

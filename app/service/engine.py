@@ -164,7 +164,8 @@ class Engine(TimedEntries):
         for version in self._live():
             trigger = version.campaign.trigger
             if isinstance(trigger, EventTrigger):
-                triggers.setdefault(trigger.event, []).append((version, trigger))
+                for name in trigger.events:  # a list trigger: any of its events enters
+                    triggers.setdefault(name, []).append((version, trigger))
         oldest = now - self.trigger_max_age_ms
         for event in events:
             if event.timestamp < oldest:
@@ -365,7 +366,7 @@ class Engine(TimedEntries):
 def _describe_trigger(version: CampaignVersion) -> str:
     trigger = version.campaign.trigger
     if isinstance(trigger, EventTrigger):
-        return f"event {trigger.event}"
+        return f"event {' or '.join(trigger.events)}"
     if isinstance(trigger, SegmentTrigger):
         verb = "entered" if trigger.segment_entered is not None else "exited"
         return f"segment {trigger.segment_id} {verb}"
