@@ -26,7 +26,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _args(db: Path, folder: Path, *more: str) -> list[str]:
     return [
-        "simulate", str(folder / "offer_mail.yaml"), "--db", str(db), "--campaigns", str(folder),
+        "simulate", str(folder / "offer.yaml"), "--db", str(db), "--campaigns", str(folder),
         "--until", "2016-10-01", *more,
     ]  # fmt: skip
 
@@ -38,7 +38,7 @@ def test_json_is_the_same_bytes_in_two_processes(live: tuple[Path, Path]) -> Non
     runs = [subprocess.run(command, capture_output=True, check=True).stdout for _ in range(2)]
     assert runs[0] == runs[1]
     report = json.loads(runs[0])
-    assert report["campaigns"][0]["campaign"] == "offer_mail"
+    assert report["campaigns"][0]["campaign"] == "offer"
     assert report["campaigns"][0]["messages"] == len(report["messages"]) > 0
 
 
@@ -47,11 +47,11 @@ def test_text_report_and_compare(live: tuple[Path, Path], tmp_path: Path) -> Non
     runner = CliRunner()
     result = runner.invoke(cli, _args(db, folder, "--person", "Application_287203067"))
     assert result.exit_code == 0, result.output
-    assert "campaign offer_mail" in result.output
+    assert "campaign offer" in result.output
     assert "timeline of Application_287203067" in result.output
 
-    shorter = tmp_path / "offer_mail_7d.yaml"
-    shorter.write_text((folder / "offer_mail.yaml").read_text().replace("14d", "7d"))
+    shorter = tmp_path / "offer_7d.yaml"
+    shorter.write_text((folder / "offer.yaml").read_text().replace("14d", "7d"))
     result = runner.invoke(cli, _args(db, folder, "--compare", str(shorter)))
     assert result.exit_code == 0, result.output
     assert "journeys whose path changed:" in result.output
@@ -83,8 +83,8 @@ def test_compare_live_takes_the_version_the_database_runs(
     copy.write_bytes(db.read_bytes())
     # The workspace loads the 14-day version into the database (as `nudge serve` would).
     open_workspace(load_settings(database=copy, campaigns=folder)).store.close()
-    draft = tmp_path / "offer_mail.yaml"
-    draft.write_text((folder / "offer_mail.yaml").read_text().replace("14d", "7d"))
+    draft = tmp_path / "offer.yaml"
+    draft.write_text((folder / "offer.yaml").read_text().replace("14d", "7d"))
     result = CliRunner().invoke(
         cli,
         ["simulate", str(draft), "--db", str(copy), "--campaigns", str(folder),

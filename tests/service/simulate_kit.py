@@ -4,8 +4,8 @@ an imported XES log, and a plain-Python reading of the log to compute expectatio
 The offer campaign (issue 6): an offer sent (either sent activity) starts a journey keyed
 per offer; wait until `O_Returned` for this offer, at most N days, else a reminder;
 `O_Refused` or `O_Cancelled` of this offer exit; the goal is `O_Accepted` of this offer
-within 30 days, and converting exits. A trigger names one event, so the two sent
-activities are two campaigns with the same steps (`offer_mail`, `offer_online`).
+within 30 days, and converting exits. It is one campaign (`offer`) whose trigger lists
+both sent activities (`event: [a, b]`): either one enters, once per offer.
 
 BPIC applicants have no email address: the log gets one identify per application
 (`<ApplicationID>@applicants.example`, at 2016-01-01, before the log starts), so the
@@ -27,15 +27,16 @@ from app.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "samples" / "bpic2017_sample.xes.gz"
-SENT = {"O_Sent (mail and online)": "offer_mail", "O_Sent (online only)": "offer_online"}
+SENT = ("O_Sent (mail and online)", "O_Sent (online only)")
+CAMPAIGN = "offer"
 EMAIL_AT = "2016-01-01T00:00:00Z"
 DAY = 86_400_000
 
 OFFER_CAMPAIGN = """\
-id: {cid}
-name: Offer reminder ({event})
+id: offer
+name: Offer reminder
 trigger:
-  event: "{event}"
+  event: ["O_Sent (mail and online)", "O_Sent (online only)"]
   key: offer_id
 re_entry: once
 exit: exit_on_conversion
@@ -73,23 +74,20 @@ steps:
 """
 
 
-def offer_folder(folder: Path, wait: str = "14d") -> list[Path]:
-    """Write the two offer campaigns (waiting `wait`) and their template; return the files."""
+def offer_folder(folder: Path, wait: str = "14d") -> Path:
+    """Write the offer campaign (waiting `wait`) and its template; return the file."""
     (folder / "templates").mkdir(parents=True, exist_ok=True)
     (folder / "templates" / "offer_reminder.html.j2").write_text(
         "<p>Your offer {{ event.offer_id }} of {{ event.OfferedAmount }} is waiting.</p>\n"
     )
-    paths = []
-    for event, cid in SENT.items():
-        path = folder / f"{cid}.yaml"
-        path.write_text(OFFER_CAMPAIGN.format(cid=cid, event=event, wait=wait))
-        paths.append(path)
-    return paths
+    path = folder / f"{CAMPAIGN}.yaml"
+    path.write_text(OFFER_CAMPAIGN.format(wait=wait))
+    return path
 
 
-def offer_text(event: str, wait: str) -> str:
-    """One offer campaign's YAML (a draft)."""
-    return OFFER_CAMPAIGN.format(cid=SENT[event], event=event, wait=wait)
+def offer_text(wait: str) -> str:
+    """The offer campaign's YAML (a draft)."""
+    return OFFER_CAMPAIGN.format(wait=wait)
 
 
 def live_database(path: Path, xes: Path = SAMPLE) -> Store:
@@ -137,11 +135,11 @@ def read_offers(xes: Path = SAMPLE) -> dict[str, Offer]:
 
 @dataclass
 class Expected:
-    """What the offer campaigns do to one offer, by the rules, computed from the log."""
+    """What the offer campaign does to one offer, by the rules, computed from the log."""
 
     offer: str
     application: str
-    campaign: str
+    sent_by: str  # the sent activity that entered (the first one of the offer)
     sent_at: int
     outcome: str  # returned, refused_or_cancelled, accepted, reminder, waiting
     reminder_at: int | None
@@ -149,7 +147,9 @@ class Expected:
 
 
 def expected(offers: dict[str, Offer], wait_days: int, end: int) -> list[Expected]:
-    """Per offer that was sent: the first reply of this offer (returned, refused,
+    """Per offer that was sent (either sent activity; the first send enters, and a later
+    send of either kind does not enter again: `re_entry: once`, one journey per offer): the
+    first reply of this offer (returned, refused,
     cancelled, accepted) at or after the send decides, unless the wait runs out first (a
     reply exactly at the timeout comes after it: the tick at a due instant runs before
     the operation at that instant). Converted: accepted within 30 days of the send."""
@@ -177,7 +177,5 @@ def expected(offers: dict[str, Offer], wait_days: int, end: int) -> list[Expecte
             n == "O_Accepted" and t0 <= ts <= min(t0 + 30 * DAY, end) for n, ts in offer.events
         )
         reminder_at = timeout if outcome == "reminder" else None
-        out.append(
-            Expected(offer_id, offer.application, SENT[name], t0, outcome, reminder_at, converted)
-        )
+        out.append(Expected(offer_id, offer.application, name, t0, outcome, reminder_at, converted))
     return out
