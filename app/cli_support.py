@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,8 +25,6 @@ if TYPE_CHECKING:
     from app.service.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class NudgeGroup(click.Group):
@@ -83,18 +79,16 @@ def settings_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def parse_when(text: str | None, settings: Settings) -> int | None:
-    """Read a `--since`/`--until` value: a date (midnight in the workspace zone) or a time.
+def parse_when(text: str | None, settings: Settings, name: str = "time") -> int | None:
+    """Read a `--since`/`--until` value: a time with a zone, or a date (midnight) or local
+    time (`2026-10-05T12:00`) read in the workspace zone (`settings.timezone`).
 
     Raises:
-        NudgeError: when it is neither.
+        NudgeError: when it is neither, or an impossible date (`2026-02-30`).
     """
     if text is None:
         return None
-    if _DATE.match(text):
-        day = datetime.fromisoformat(text).replace(tzinfo=settings.zone)
-        return int(day.timestamp() * 1000)
-    return parse_instant(text, "time")
+    return parse_instant(text, name, zone=settings.zone)
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from app.core.errors import InvalidOperation
 
@@ -21,10 +21,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EARLIEST_MS = -62_135_596_800_000
 _LATEST_MS = 253_402_300_799_999
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$")
+#: A date written the ISO way (`YYYY-MM-DD`), possibly followed by a time.
+_ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:$|[T ])")
 _UNIT_MS = {"ms": 1, "s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
 
 
-def parse_instant(value: object, field: str = "timestamp") -> int:
+def parse_instant(value: object, field: str = "timestamp", zone: tzinfo | None = None) -> int:
     """Read an instant given as Unix seconds, Unix ms or an ISO 8601 string with a zone.
 
     Customer.io sends Unix seconds, Segment sends ISO 8601; both are accepted.
@@ -33,13 +35,17 @@ def parse_instant(value: object, field: str = "timestamp") -> int:
     Args:
         value: an int, a float, a numeric string or an ISO 8601 string.
         field: the field name, for the error message.
+        zone: how to read an ISO string without a zone (`2026-10-05T12:00`, or a date,
+            `2026-10-05`, as midnight): in this zone, as Customer.io's UI reads times in
+            the workspace's zone. None (API payloads): such strings are refused.
 
     Returns:
         ms since the epoch, UTC.
 
     Raises:
-        InvalidOperation: for booleans, other types, unparseable strings, and
-            ISO strings without a time zone (they would be ambiguous).
+        InvalidOperation: for booleans, other types, unparseable strings, impossible
+            dates or times (`2026-02-30`: "not a valid date"), and, without `zone`, ISO
+            strings without a time zone (they would be ambiguous).
     """
     if isinstance(value, bool):
         raise InvalidOperation(f"{field} must be a time, not a boolean")
@@ -60,13 +66,27 @@ def parse_instant(value: object, field: str = "timestamp") -> int:
                 pass
         try:
             parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidOperation(f"{field} {value!r} is not an ISO 8601 time") from None
+        except ValueError as exc:
+            raise InvalidOperation(_not_iso(text, field, value, exc)) from None
         if parsed.tzinfo is None:
-            raise InvalidOperation(f"{field} {value!r} has no time zone (add Z or +00:00)")
+            if zone is None:
+                raise InvalidOperation(f"{field} {value!r} has no time zone (add Z or +00:00)")
+            parsed = parsed.replace(tzinfo=zone)
         # Integer arithmetic on timedeltas: no float rounding of the milliseconds.
         return (parsed - _EPOCH) // timedelta(milliseconds=1)
     raise InvalidOperation(f"{field} must be a number or an ISO 8601 string")
+
+
+def _not_iso(text: str, field: str, value: object, exc: ValueError) -> str:
+    """Why an ISO-looking string is refused: an impossible date or time (`2026-13-45`,
+    `2026-02-30`, `T25:00`) says which part is wrong; anything else is not ISO 8601."""
+    if not _ISO_SHAPE.match(text) or "isoformat" in str(exc):
+        return f"{field} {value!r} is not an ISO 8601 time"
+    try:
+        date.fromisoformat(text[:10])
+    except ValueError as bad_date:
+        return f"{field} {value!r} is not a valid date ({bad_date})"
+    return f"{field} {value!r} is not a valid time ({exc})"
 
 
 def format_instant(ms: int) -> str:

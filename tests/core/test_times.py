@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from app.core.errors import InvalidOperation
@@ -62,3 +64,32 @@ def test_instants_beyond_year_9999_are_not_times(value: object) -> None:
     # 253,402,300,800,000 ms is 10000-01-01T00:00:00Z, one ms past the last ISO instant.
     with pytest.raises(InvalidOperation, match="between the years 1 and 9999"):
         parse_instant(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2026-13-45", "is not a valid date (month must be in 1..12)"),
+        ("2026-02-30", "is not a valid date (day is out of range for month)"),
+        ("2026-02-30T10:00Z", "is not a valid date (day is out of range for month)"),
+        ("2026-10-05T25:00Z", "is not a valid time (hour must be in 0..23)"),
+        ("yesterday", "is not an ISO 8601 time"),
+    ],
+)
+def test_impossible_dates_say_so(value: str, reason: str) -> None:
+    with pytest.raises(InvalidOperation) as caught:
+        parse_instant(value, "--from", zone=ZoneInfo("UTC"))
+    assert str(caught.value) == f"--from {value!r} {reason}"
+
+
+def test_local_times_are_read_in_the_given_zone() -> None:
+    paris = ZoneInfo("Europe/Paris")  # UTC+2 in October (summer time), UTC+1 in December
+    # 2026-10-05 00:00 UTC is 20_731 days after 1970-01-01 (56 years, 14 leap days, 277 days).
+    midnight_utc = 20_731 * 86_400_000
+    assert parse_instant("2026-10-05T12:00", "t", zone=paris) == midnight_utc + 10 * 3_600_000
+    assert parse_instant("2026-10-05", "t", zone=paris) == midnight_utc - 2 * 3_600_000
+    # An explicit zone wins over the given one.
+    assert parse_instant("2026-10-05T12:00Z", "t", zone=paris) == midnight_utc + 12 * 3_600_000
+    # Without a zone to read them in (API payloads), local times stay ambiguous.
+    with pytest.raises(InvalidOperation, match="has no time zone"):
+        parse_instant("2026-10-05T12:00", "t")
