@@ -325,5 +325,7 @@ def send_test(
             f"test delivery {d.id}: {d.state} to {d.to_address or '(no address)'}"
             + (f" ({d.reason})" if d.reason else "")
         )
+        if d.state != "sent":
+            raise SystemExit(1)
 
     asyncio.run(go())

@@ -239,3 +239,54 @@ def test_deliveries_show_says_when_a_queued_one_is_tried_next(
     lines = run("deliveries", "show", "2", "--db", db).output.splitlines()
     assert lines[1] == "State:       queued"
     assert lines[4].startswith("Next try:    ")
+
+
+def test_a_retried_test_send_goes_only_to_its_test_address(
+    workspace_files: tuple[Path, Path], sink: Sink
+) -> None:
+    db, folder = workspace_files
+    # A test to an address that cannot be sent to fails, and says so with exit 1.
+    failed = run("send-test", "onboard", "hello", "ana", "--to", "not an email", "--db", db,
+                 "--campaigns", folder)  # fmt: skip
+    assert failed.exit_code == 1
+    assert failed.output.startswith("test delivery 3: failed to not an email (")
+    assert run("deliveries", "retry", "3", "--db", db).exit_code == 0
+    served = run("serve", "--once", "--db", db, "--campaigns", folder)
+    assert served.exit_code == 0, served.output
+    # Retried, it went to the test address again (and failed again), never to Ana.
+    assert received(sink) == []
+    store = Store.open(db)
+    d = store.deliveries.get(3)
+    store.close()
+    assert d is not None and d.test
+    assert (d.state, d.to_address, d.sent_at) == ("failed", "not an email", None)
+
+
+def test_a_retried_test_send_to_a_good_address_reaches_that_address(
+    workspace_files: tuple[Path, Path], sink: Sink
+) -> None:
+    db, folder = workspace_files
+    sent = run("send-test", "onboard", "hello", "ana", "--to", "qa@example.com", "--db", db,
+               "--campaigns", folder)  # fmt: skip
+    assert sent.output == "test delivery 3: sent to qa@example.com\n"
+    # The operator marks it failed as if the first try had not got through, then retries.
+    store = Store.open(db)
+    d = store.deliveries.get(3)
+    assert d is not None
+    d.state, d.reason = "failed", "451 try again"
+    with store.transaction():
+        store.deliveries.save(d)
+    store.close()
+    assert run("deliveries", "retry", "3", "--db", db).exit_code == 0
+    assert run("serve", "--once", "--db", db, "--campaigns", folder).exit_code == 0
+    to = [address for _key, address, _subject in received(sink)]
+    assert to == ["qa@example.com", "qa@example.com"]
+
+
+def test_a_failed_send_test_exits_1(workspace_files: tuple[Path, Path], sink: Sink) -> None:
+    db, folder = workspace_files
+    # Bo has no first_name: the broken template fails to render for him.
+    result = run("send-test", "onboard", "hello", "bo", "--db", db, "--campaigns", folder)
+    assert result.exit_code == 1
+    assert result.output == f"test delivery 3: failed to (no address) ({FAILED_REASON})\n"
+    assert sink.stored == 0

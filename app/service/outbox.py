@@ -318,8 +318,11 @@ class Outbox:
             cached = (version.hash, Renderer(version.templates))
             self._renderers[version.id] = cached
         renderer = cached[1]
+        # A test goes only to the address it was created with (`send_test` stores it), on
+        # a retry too; never to the person's own address instead.
+        test_to = delivery.to_address if delivery.test else None
         addresses = resolve_addresses(
-            to_override or person.email,
+            to_override or test_to or person.email,
             delivery.from_address,
             delivery.reply_to,
             self.settings.smtp.from_address,
