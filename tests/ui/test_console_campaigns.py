@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, ProgressBar, Static
 
 from app.ui.app import NudgeApp
 from app.ui.messages import (
     CampaignStateChanged,
     DraftRejected,
     DraftSaved,
+    OperatorError,
 )
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.screens.campaign import CampaignScreen
@@ -145,7 +146,8 @@ async def test_a_simulation_runs_to_the_end_and_reports(make_console: Build) -> 
             funnel.entered == app.workspace.store.journeys.campaign_counts()["welcome"]["entered"]
         )
         table = app.screen.query_one("#sim-funnel", DataTable)
-        assert table.row_count == len(funnel.steps)
+        # A row per step, and a row per way out of a step that has several.
+        assert table.row_count == len(funnel.steps) + sum(len(s.paths) for s in funnel.steps)
         assert f"{funnel.entered:,} entered" in text(app, "#status")
 
 
@@ -185,9 +187,8 @@ async def test_a_draft_is_simulated_against_the_running_version(make_console: Bu
         await pilot.pause()
         area = app.screen.query_one(YamlArea)
         area.load_text(area.text.replace("max_time: 36h", "max_time: 12h"))
-        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+r")  # one key: the simulator opens and runs the draft
         await pilot.pause()
-        await pilot.press("ctrl+r")
         await app.workers.wait_for_complete()
         await pilot.pause()
         comparison = of(messages, SimulationFinished)[0].comparison
@@ -282,3 +283,94 @@ async def test_the_console_scheduler_sends_what_is_due(console_settings: Any) ->
         assert report.sending.sent == 1
         assert len(mailer.sent) == 1
         assert app.scheduler_line.startswith("sending")
+
+
+async def test_ctrl_r_in_the_editor_runs_the_draft_and_shows_its_problems(
+    make_console: Build,
+) -> None:
+    from app.ui.screens.simulate import SimulateScreen, SimulationFailed
+
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await open_welcome(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        area = app.screen.query_one(YamlArea)
+        area.load_text("bogus_key: 1\n" + area.text)
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SimulateScreen)
+        failed = of(messages, SimulationFailed)
+        assert len(failed) == 1
+        # The draft's problem with its line (the line added above is line 1).
+        assert "1: bogus_key" in failed[0].text
+        assert not screen.running
+        assert text(app, "#status").startswith("failed: ")
+        assert "bogus_key" in text(app, "#status")
+        assert "bogus_key" in text(app, "#report")
+        assert not screen.query_one(ProgressBar).visible
+        assert "bogus_key" in of(messages, OperatorError)[0].text
+        # Not stuck: the operator can run again (and gets the same answer).
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(of(messages, SimulationFailed)) == 2
+
+
+async def test_any_failure_of_a_simulation_ends_the_run_and_is_shown(
+    make_console: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.ui.screens.simulate as simulate_screen
+    from app.ui.screens.simulate import SimulateScreen, SimulationFailed
+
+    def broken(request: Any, *, progress: Any, cancel: Any) -> Any:
+        progress(50, 100)
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(simulate_screen, "simulate", broken)
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await open_simulator(pilot)
+        screen = app.screen
+        assert isinstance(screen, SimulateScreen)
+        # Idle: no bar pretending to work.
+        assert not screen.query_one(ProgressBar).visible
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [m.text for m in of(messages, SimulationFailed)] == [
+            "unexpected RuntimeError: disk on fire"
+        ]
+        assert not screen.running
+        assert not screen.query_one(ProgressBar).visible
+        assert text(app, "#status") == "failed: unexpected RuntimeError: disk on fire"
+
+
+async def test_simulated_paths_get_rows_of_their_own_at_80_columns(make_console: Build) -> None:
+    from app.ui.screens.simulate import SimulationFinished
+
+    app = make_console()
+    messages: list[Message] = []
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await open_simulator(pilot)
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        funnel = of(messages, SimulationFinished)[0].report.campaigns[0]
+        table = app.screen.query_one("#sim-funnel", DataTable)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        with_paths = [s for s in funnel.steps if s.paths]
+        assert with_paths, "the welcome campaign has a branch"
+        for step in with_paths:
+            at = next(i for i, r in enumerate(rows) if r[0].endswith(step.id))
+            shown = {r[0].split("↳ ")[1]: r[1] for r in rows[at + 1 : at + 1 + len(step.paths)]}
+            assert shown == {name: f"{n:,}" for name, n in step.paths.items()}
+        # Every column fits in 80 cells, so no count is cut at the edge.
+        widths = sum(c.get_render_width(table) for c in table.ordered_columns)
+        assert widths <= 80

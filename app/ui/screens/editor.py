@@ -91,10 +91,12 @@ class EditorScreen(NudgeScreen):
         self.notify(f"{self.campaign_id}: version {version[:8]} is live")
 
     def action_simulate(self) -> None:
-        """Simulate the draft as it stands, compared with the running version."""
+        """Simulate the draft as it stands, compared with the running version: the
+        simulator opens and starts at once (over its default range, the last week)."""
         from app.ui.screens.simulate import SimulateScreen
 
-        self.app.push_screen(SimulateScreen(self.campaign_id, self.query_one(YamlArea).text))
+        draft = self.query_one(YamlArea).text
+        self.app.push_screen(SimulateScreen(self.campaign_id, draft, run_now=True))
 
     def action_close(self) -> None:
         """Back; ask first when the draft has unsaved changes."""

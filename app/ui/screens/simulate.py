@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -67,12 +68,21 @@ class SimulationStopped(Message):
     """The operator cancelled the simulation; nothing was kept."""
 
 
+@dataclass
+class SimulationFailed(Message):
+    """The simulation could not run (a draft with problems, a bad log file, a failure):
+    `text` is what the operator reads, one problem (`file:line: reason`) per line."""
+
+    text: str
+
+
 class SimulateScreen(NudgeScreen):
     """The simulator for one campaign.
 
     Args:
         campaign_id: the campaign (its saved file is simulated).
         draft: unsaved text to simulate instead, compared against the saved version.
+        run_now: start the simulation as the screen opens (the editor's ctrl+r).
     """
 
     TITLE = "Simulate"
@@ -86,10 +96,13 @@ class SimulateScreen(NudgeScreen):
         Binding("escape", "back", "Back"),
     ]
 
-    def __init__(self, campaign_id: str, draft: str | None = None) -> None:
+    def __init__(
+        self, campaign_id: str, draft: str | None = None, *, run_now: bool = False
+    ) -> None:
         super().__init__()
         self.campaign_id = campaign_id
         self.draft = draft
+        self.run_now = run_now
         self.cancel_event = threading.Event()
         self.running = False
         self.report: SimulationReport | None = None
@@ -112,8 +125,12 @@ class SimulateScreen(NudgeScreen):
 
     def on_mount(self) -> None:
         self.query_one("#sim-funnel", DataTable).add_columns(
-            "step", "reached", "", "sent", "waiting", "paths"
+            "step / path", "reached", "", "sent", "waiting"
         )
+        # Hidden until a run starts: an idle bar must not look busy (nor take the place).
+        self.query_one(ProgressBar).visible = False
+        if self.run_now:
+            self.action_run()
 
     # -- running --------------------------------------------------------------------------
 
@@ -154,7 +171,10 @@ class SimulateScreen(NudgeScreen):
         self.cancel_event = threading.Event()
         self.running = True
         self.query_one("#status", Static).update("simulating… (ctrl+x cancels)")
-        self.query_one(ProgressBar).update(total=None, progress=0)
+        self.query_one("#report", Static).update("")
+        progress = self.query_one(ProgressBar)
+        progress.update(total=None, progress=0)
+        progress.visible = True
         self.run_simulation(*requests)
 
     @work(thread=True, exclusive=True, group="simulate", exit_on_error=False)
@@ -178,6 +198,10 @@ class SimulateScreen(NudgeScreen):
                 self.post_message(SimulationFinished(comparison.other, comparison))
         except SimulationCancelled:
             self.post_message(SimulationStopped())
+        except NudgeError as exc:  # a draft with problems, a missing log file, ...
+            self.post_message(SimulationFailed(exc.message))
+        except Exception as exc:  # the console outlives any failure of a run
+            self.post_message(SimulationFailed(f"unexpected {type(exc).__name__}: {exc}"))
         finally:
             self.running = False
 
@@ -196,7 +220,26 @@ class SimulateScreen(NudgeScreen):
 
     def on_simulation_stopped(self, message: SimulationStopped) -> None:
         self.running = False
+        self.query_one(ProgressBar).visible = False
         self.query_one("#status", Static).update("cancelled: nothing was kept")
+
+    def on_simulation_failed(self, message: SimulationFailed) -> None:
+        """End the run's progress and show every problem (the report box keeps them all)."""
+        self.running = False
+        self.query_one(ProgressBar).visible = False
+        text = self.relative(message.text)
+        lines = text.splitlines() or [""]
+        more = f" (+{len(lines) - 1} more below)" if len(lines) > 1 else ""
+        self.query_one("#status", Static).update(f"failed: {lines[0]}{more}")
+        self.query_one("#sim-funnel", DataTable).clear()
+        self.query_one("#report", Static).update("Not simulated:\n" + text)
+        self.nudge.show_error(text)
+
+    def relative(self, text: str) -> str:
+        """`text` with files named relative to the campaigns folder (shorter, and the
+        same on any host)."""
+        folder = str(self.nudge.settings.campaigns).rstrip("/") + "/"
+        return text.replace(folder, "")
 
     # -- the report -----------------------------------------------------------------------------
 
@@ -205,7 +248,7 @@ class SimulateScreen(NudgeScreen):
         self.report, self.comparison = message.report, message.comparison
         report = message.report
         bar_total = self.query_one(ProgressBar).total or 1
-        self.query_one(ProgressBar).update(progress=bar_total)
+        self.query_one(ProgressBar).update(total=bar_total, progress=bar_total)
         funnel = report.campaigns[0] if report.campaigns else None
         if funnel is None:
             self.query_one("#status", Static).update("done: no campaign in the report")
@@ -219,15 +262,23 @@ class SimulateScreen(NudgeScreen):
         table.clear()
         for step in funnel.steps:
             label = "│ " * step.depth + (f"[{step.branch}] " if step.branch else "") + step.id
-            paths = ", ".join(f"{k} {v}" for k, v in step.paths.items())
             table.add_row(
                 label,
                 f"{step.reached:,}",
                 bar(step.reached, funnel.entered, 16),
                 f"{step.sent:,}" if step.kind == "send" else "",
                 f"{step.waiting:,}" if step.waiting else "",
-                paths,
             )
+            # Each way out of the step on a row of its own (as the live funnel draws
+            # them): a single "paths" cell was cut at the edge of an 80-column screen.
+            for name, count in step.paths.items():
+                table.add_row(
+                    Text("│ " * (step.depth + 1) + f"↳ {name}", style="italic"),
+                    f"{count:,}",
+                    bar(count, funnel.entered, 16),
+                    "",
+                    "",
+                )
         text = render_report_text(report)
         if message.comparison is not None:
             text = (
@@ -236,6 +287,4 @@ class SimulateScreen(NudgeScreen):
                 + "\n\n"
                 + text
             )
-        # Files named relative to the campaigns folder: shorter, and the same on any host.
-        folder = str(self.nudge.settings.campaigns).rstrip("/") + "/"
-        self.query_one("#report", Static).update(text.replace(folder, ""))
+        self.query_one("#report", Static).update(self.relative(text))
