@@ -54,6 +54,8 @@ def test_text_report_and_compare(live: tuple[Path, Path], tmp_path: Path) -> Non
     shorter.write_text((folder / "offer.yaml").read_text().replace("14d", "7d"))
     result = runner.invoke(cli, _args(db, folder, "--compare", str(shorter)))
     assert result.exit_code == 0, result.output
+    base, other = folder / "offer.yaml", shorter
+    assert result.output.splitlines()[0].startswith(f"base ({base}) -> other ({other})")
     assert "journeys whose path changed:" in result.output
     assert "reminder" in result.output
 
@@ -92,7 +94,92 @@ def test_compare_live_takes_the_version_the_database_runs(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     comparison = json.loads(result.output)
-    assert comparison["base"]["campaigns"][0]["source"].startswith("live ")
+    # The running version is the base: the report reads what the draft changes.
+    assert comparison["base"]["campaigns"][0]["source"].startswith("running version (")
+    assert comparison["base_label"] == comparison["base"]["campaigns"][0]["source"]
+    assert comparison["other_label"] == str(draft)
     reminder = next(s for s in comparison["steps"] if s["id"] == "reminder")
     assert reminder["sent_delta"] > 0
     assert comparison["messages_added"]
+
+
+def test_events_with_no_valid_line_is_a_one_line_error(
+    live: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, folder = live
+    text = tmp_path / "cdnow.txt"
+    text.write_text(" 00001 19970101  1   11.77\n 00002 19970112  1   12.00\n")
+    result = CliRunner().invoke(
+        cli, ["simulate", str(folder / "offer.yaml"), "--campaigns", str(folder),
+              "--events", str(text)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: no valid operation in 2 lines")
+    assert f"{text}:1: not JSON" in lines[0]
+    assert f"{text}:2: not JSON" in lines[0]
+    assert "1970" not in result.output
+
+
+def test_events_with_some_rejected_lines_report_then_exit_1(
+    live: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, folder = live
+    log = tmp_path / "mixed.jsonl"
+    good = '{"type":"identify","userId":"p1","traits":{"email":"p1@example.com"},'
+    log.write_text(good + '"timestamp":"2016-06-01T10:00:00Z"}\nnot json\n')
+    result = CliRunner().invoke(
+        cli, ["simulate", str(folder / "offer.yaml"), "--campaigns", str(folder),
+              "--events", str(log)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    # The report is printed (one operation applied, one rejected with its line) ...
+    assert "replayed 2 operations" in result.stdout
+    assert "applied 1," in result.stdout and "rejected 1;" in result.stdout
+    assert f"{log}:2: not JSON" in result.stdout
+    # ... then the error says how many were left out.
+    assert result.stderr.strip() == (
+        "Error: 1 of 2 operations were rejected (listed in the report); "
+        "the simulation ran without them"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--from", "2016-07-05", "--to", "2016-07-01"],
+         "Error: --to 2016-07-01 must be after --from 2016-07-05"),
+        (["--to", "2016-07-05", "--until", "2016-07-01"],
+         "Error: --until 2016-07-01 must not be before --to 2016-07-05"),
+        (["--from", "2016-13-45"],
+         "Error: --from '2016-13-45' is not a valid date (month must be in 1..12)"),
+        (["--to", "2016-02-30"],
+         "Error: --to '2016-02-30' is not a valid date (day is out of range for month)"),
+    ],
+)  # fmt: skip
+def test_bad_ranges_and_impossible_dates_are_one_line_errors(
+    live: tuple[Path, Path], options: list[str], message: str
+) -> None:
+    db, folder = live
+    result = CliRunner().invoke(
+        cli, ["simulate", str(folder / "offer.yaml"), "--db", str(db), "--campaigns",
+              str(folder), *options],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip() == message
+
+
+def test_local_times_are_read_in_the_workspace_zone(live: tuple[Path, Path]) -> None:
+    db, folder = live
+    # Europe/Madrid is UTC+2 in July 2016 (summer time): 12:00 there is 10:00 UTC.
+    result = CliRunner().invoke(
+        cli, ["simulate", str(folder / "offer.yaml"), "--db", str(db), "--campaigns",
+              str(folder), "--from", "2016-07-01T12:00", "--to", "2016-07-02", "--json"],
+        env={"NUDGE_TIMEZONE": "Europe/Madrid"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["start_iso"] == "2016-07-01T10:00:00.000Z"
+    # A date alone is midnight in that zone: 22:00 UTC the day before.
+    assert report["end_iso"] == "2016-07-01T22:00:00.000Z"

@@ -76,13 +76,20 @@ def _message_changes(
     return sorted(added, key=order), sorted(removed, key=order)
 
 
+def _label(report: SimulationReport) -> str:
+    """What a side of a comparison is: its campaigns' sources (file or draft names)."""
+    return ", ".join(f.source for f in report.campaigns) or "no campaign"
+
+
 def compare_reports(base: SimulationReport, other: SimulationReport) -> Comparison:
     """What changes from `base` to `other` (two runs on the same events).
 
     Campaigns are matched by position (the first of one with the first of the other),
     so a draft may carry a new id.
     """
-    comparison = Comparison(base=base, other=other)
+    comparison = Comparison(
+        base_label=_label(base), other_label=_label(other), base=base, other=other
+    )
     changes: list[PathChange] = []
     for a, b in zip(base.campaigns, other.campaigns, strict=False):
         comparison.steps += _step_deltas(a, b)

@@ -227,7 +227,12 @@ class PathChange(_Model):
 class Comparison(_Model):
     """Two versions run on the same events.
 
+    Every `x -> y` and `(x, y)` reads base -> other: what changes if `other` replaces
+    `base` (with `--compare-live`, the base is the version the database runs).
+
     Attributes:
+        base_label, other_label: what each side is, for reading the direction: its
+            campaigns' sources (file names, `running version (file)`, or draft names).
         base, other: the two full reports.
         steps: per campaign (matched by position), every step of either version, in
             the base's tree order then the other's new steps.
@@ -238,6 +243,8 @@ class Comparison(_Model):
         people_affected: the people in any of the three lists above, sorted.
     """
 
+    base_label: str = ""
+    other_label: str = ""
     base: SimulationReport
     other: SimulationReport
     steps: list[StepDelta] = Field(default_factory=list)

@@ -78,9 +78,14 @@ def report_text(report: SimulationReport) -> str:
 
 
 def comparison_text(comparison: Comparison) -> str:
-    """A comparison as text: per step (base -> other), conversions, changed paths,
-    messages added and removed, and the people affected."""
-    lines: list[str] = []
+    """A comparison as text: which side is which (`base (X) -> other (Y)`), then per
+    step (base -> other), conversions, changed paths, messages added and removed, and
+    the people affected."""
+    lines: list[str] = [
+        f"base ({comparison.base_label}) -> other ({comparison.other_label}): "
+        "every 'a -> b' below reads base -> other",
+        "",
+    ]
     for delta in comparison.steps:
         indent = "  " * delta.depth
         mark = (
@@ -107,8 +112,8 @@ def comparison_text(comparison: Comparison) -> str:
             f"  {change.person}{key}: {' > '.join(change.base)}  =>  {' > '.join(change.other)}"
         )
     for title, rows in (
-        ("messages added", comparison.messages_added),
-        ("messages removed", comparison.messages_removed),
+        ("messages added (sent by other, not by base)", comparison.messages_added),
+        ("messages removed (sent by base, not by other)", comparison.messages_removed),
     ):
         lines.append(f"{title}: {len(rows)}")
         for m in rows[:_SHOW]:
