@@ -32,9 +32,14 @@ def deliveries_page(
     return store.live.deliveries_page(limit, before_id, state, campaign)
 
 
-def state_counts(store: Store) -> dict[str, int]:
-    """Deliveries per state, every state listed (0 when none); test sends left out."""
-    found = store.live.delivery_state_counts()
+def state_counts(store: Store, campaign: str | None = None) -> dict[str, int]:
+    """Deliveries per state, every state listed (0 when none); test sends left out.
+
+    Args:
+        store: the workspace's store.
+        campaign: count only this campaign's deliveries (None: all).
+    """
+    found = store.live.delivery_state_counts(campaign)
     return {s: found.get(s, 0) for s in STATES}
 
 

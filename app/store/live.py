@@ -211,9 +211,12 @@ class LiveRepo:
         )
         return [_delivery(r) for r in rows]
 
-    def delivery_state_counts(self) -> dict[str, int]:
-        """Deliveries per state (tests excluded)."""
+    def delivery_state_counts(self, campaign: str | None = None) -> dict[str, int]:
+        """Deliveries per state (tests excluded), of one campaign when `campaign` is given."""
+        where, params = "test = 0", []
+        if campaign is not None:
+            where, params = "test = 0 AND campaign_id = ?", [campaign]
         rows = self._conn.execute(
-            "SELECT state, count(*) FROM deliveries WHERE test = 0 GROUP BY state"
+            f"SELECT state, count(*) FROM deliveries WHERE {where} GROUP BY state", params
         )
         return {r[0]: int(r[1]) for r in rows}

@@ -157,3 +157,5 @@ def test_deliveries_page_filters_and_pages(store: Store) -> None:
     assert [d.id for d in store.live.deliveries_page(10, campaign="d")] == [4]
     assert [d.id for d in store.live.deliveries_page(2, before_id=3)] == [2, 1]
     assert store.live.delivery_state_counts() == {"sent": 2, "bounced": 1, "queued": 1}
+    assert store.live.delivery_state_counts("c") == {"sent": 2, "bounced": 1}
+    assert store.live.delivery_state_counts("none") == {}

@@ -288,3 +288,33 @@ async def test_paused_live_stream_pages_back(make_console: Build) -> None:
         seqs = [e.seq for e in app.screen.events]  # type: ignore[attr-defined]
         assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == len(seqs)
         assert stream.cursor_row == PAGE - 5
+
+
+async def test_delivery_counts_follow_the_campaign_filter(make_console: Build) -> None:
+    from app.core.models import Delivery
+    from app.service.delivery_views import STATES
+
+    def counts_shown() -> dict[str, int]:
+        # "campaign welcome · showing all states · queued 3 · sending 0 · ..."
+        parts = [p.rsplit(" ", 1) for p in text(app, "#counts").split(" · ")]
+        return {p[0]: int(p[1]) for p in parts if len(p) == 2 and p[0] in STATES}
+
+    app = make_console()
+    store = app.workspace.store
+    # The showcase sends from welcome only: one queued delivery of another campaign.
+    store.deliveries.queue(Delivery("other-1", None, 1, "other", "s", "t", "subject", 0))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        every = [d for s in STATES for d in store.deliveries.in_state(s) if not d.test]
+        assert {d.campaign_id for d in every} == {"welcome", "other"}
+        assert counts_shown() == {s: sum(1 for d in every if d.state == s) for s in STATES}
+        await pilot.press("slash", *"welcome", "enter")
+        await pilot.pause()
+        assert text(app, "#counts").startswith("campaign welcome · ")
+        assert counts_shown() == {
+            s: sum(1 for d in every if d.state == s and d.campaign_id == "welcome") for s in STATES
+        }
+        await pilot.press("slash", *"nonexistent_campaign", "enter")
+        await pilot.pause()
+        assert counts_shown() == dict.fromkeys(STATES, 0)

@@ -48,7 +48,8 @@ class DeliveriesScreen(NudgeScreen):
 
     def action_refresh(self) -> None:
         """Counts and the first page again."""
-        counts = self.attempt(state_counts, self.workspace.store) or {}
+        # The counts follow the campaign filter, as the rows do.
+        counts = self.attempt(state_counts, self.workspace.store, self.campaign) or {}
         parts = [
             f"[reverse]{s} {n}[/reverse]" if s == self.state else f"{s} {n}"
             for s, n in counts.items()
