@@ -7,6 +7,9 @@ days as the clock passes them. Quitting the console stops the feeder and the sin
 
 `--headless --hours N` runs the same without the console and prints each campaign's
 funnel.
+
+One run per database and Maildir: a second run on files another holds is refused
+(`app.service.demo_lock`).
 """
 
 from __future__ import annotations
@@ -77,12 +80,15 @@ def demo(
     """Run the shipped campaigns on generated behaviour: the console on an accelerated
     clock, or with --headless, N demo hours and each campaign's funnel."""
     from app.config import load_settings
+    from app.service.demo_lock import demo_files
 
     settings = load_settings(database=db_path, campaigns=campaigns_dir)
-    if headless:
-        _headless(settings, hours, people, maildir)
-    else:
-        _interactive(settings, people, maildir, rate)
+    # A second demo on the same files would delete them under the first: refuse.
+    with demo_files(settings.database, maildir):
+        if headless:
+            _headless(settings, hours, people, maildir)
+        else:
+            _interactive(settings, people, maildir, rate)
 
 
 def _headless(settings: Settings, hours: float, people: int, maildir: Path) -> None:
