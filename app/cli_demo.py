@@ -15,6 +15,7 @@ One run per database and Maildir: a second run on files another holds is refused
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import click
@@ -132,10 +133,16 @@ def _interactive(settings: Settings, people: int, maildir: Path, rate: float) ->
         history = prepare_demo(settings, people=people, echo=click.echo)
         history.workspace.store.close()
         clock = AcceleratedClock(history.live_from, rate=rate)
-        thread, stop = start_feeder(settings, clock, history.live)
+        thread, stop, finished = start_feeder(settings, clock, history.live)
         try:
-            make_app(settings, clock).run()
+            make_app(settings, clock, notes=lambda: _feed_note(finished)).run()
         finally:
             stop.set()
             thread.join()
     click.echo(f"demo stopped; the messages it sent are in {maildir}")
+
+
+def _feed_note(finished: threading.Event) -> str:
+    """The console's top bar note: the generated behaviour runs out after 30 demo days
+    (about 12 real minutes at x3600); from then on nothing new comes in."""
+    return "demo feed finished: no new behaviour" if finished.is_set() else ""

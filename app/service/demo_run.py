@@ -172,6 +172,7 @@ def run_feeder(
     stop: threading.Event,
     interval_s: float = 0.2,
     on_feed: Callable[[int, DemoFeeder], None] | None = None,
+    finished: threading.Event | None = None,
 ) -> DemoFeeder:
     """Feed `operations` as `clock` passes them, until `stop` is set (run it in a thread
     of its own: it opens its own workspace, so its own SQLite connection).
@@ -186,6 +187,8 @@ def run_feeder(
         stop: set it to end the loop.
         interval_s: real seconds between feeds.
         on_feed: called after each feed that applied something, with (count, feeder).
+        finished: set once every operation was fed (the console says so: no new
+            behaviour comes after that).
 
     Returns:
         The feeder, once stopped (what it fed).
@@ -203,6 +206,8 @@ def run_feeder(
                 fed = 0
             if fed and on_feed is not None:
                 on_feed(fed, feeder)
+            if feeder.done and finished is not None:
+                finished.set()
             stop.wait(interval_s)
     finally:
         workspace.store.close()
@@ -211,15 +216,23 @@ def run_feeder(
 
 def start_feeder(
     settings: Settings, clock: Clock, operations: list[dict[str, Any]]
-) -> tuple[threading.Thread, threading.Event]:
-    """`run_feeder` in a daemon thread; set the returned event (then join) to stop it."""
-    stop = threading.Event()
+) -> tuple[threading.Thread, threading.Event, threading.Event]:
+    """`run_feeder` in a daemon thread.
+
+    Returns:
+        (the thread, stop: set it then join the thread to stop, finished: set once every
+        operation was fed).
+    """
+    stop, finished = threading.Event(), threading.Event()
     thread = threading.Thread(
-        target=run_feeder, args=(settings, clock, operations, stop), name="nudge-demo-feeder"
+        target=run_feeder,
+        args=(settings, clock, operations, stop),
+        kwargs={"finished": finished},
+        name="nudge-demo-feeder",
     )
     thread.daemon = True
     thread.start()
-    return thread, stop
+    return thread, stop, finished
 
 
 #: Headless: how far the clock moves between feeds, and between scheduler ticks.

@@ -57,6 +57,8 @@ class NudgeApp(SchedulingApp):
         clock: the time the console shows and the scheduler acts at.
         run_scheduler: run the scheduler (when it can take the lease) and hot reload.
         mailer: where the scheduler sends; None: SMTP from the settings.
+        notes: what the top bar adds at its end (read each second; "" adds nothing),
+            e.g. the demo's "demo feed finished".
     """
 
     TITLE = "Nudge"
@@ -80,8 +82,10 @@ class NudgeApp(SchedulingApp):
         *,
         run_scheduler: bool = True,
         mailer: Mailer | None = None,
+        notes: Callable[[], str] | None = None,
     ) -> None:
         super().__init__(run_scheduler)
+        self.notes = notes or (lambda: "")
         self.workspace = workspace
         self.settings = workspace.settings
         self.clock = clock
@@ -203,6 +207,7 @@ def make_app(
     *,
     run_scheduler: bool = True,
     mailer: Mailer | None = None,
+    notes: Callable[[], str] | None = None,
 ) -> NudgeApp:
     """The console over the workspace `settings` names (the one factory the CLI, the
     demo, the tests and the screenshots use).
@@ -213,10 +218,11 @@ def make_app(
             `faster()` / `slower()` (an accelerated clock) gets `+` / `-` keys.
         run_scheduler: run the scheduler and hot reload in the console.
         mailer: where the scheduler sends; None: SMTP from `settings`.
+        notes: a note for the end of the top bar (see `NudgeApp`).
 
     Raises:
         ConfigError: when the database cannot be opened or the campaigns folder is missing.
     """
     clock = clock or SystemClock()
     workspace = open_workspace(settings, clock)
-    return NudgeApp(workspace, clock, run_scheduler=run_scheduler, mailer=mailer)
+    return NudgeApp(workspace, clock, run_scheduler=run_scheduler, mailer=mailer, notes=notes)

@@ -83,12 +83,23 @@ def test_history_starts_no_journey_and_the_feeder_follows_the_clock(tmp_path: Pa
     clock = FixedClock(LIVE_FROM + 24 * HOUR_MS)
     stop = threading.Event()
     due = [op for op in history.live if op["timestamp"] <= clock.at_ms]
-    feeder = run_feeder(settings, clock, history.live, stop, on_feed=lambda n, f: stop.set())
+    finished = threading.Event()
+    feeder = run_feeder(
+        settings, clock, history.live, stop, on_feed=lambda n, f: stop.set(), finished=finished
+    )
     assert feeder.position == len(due) and feeder.rejected == []
+    assert not finished.is_set()  # 29 demo days still to come
     store = Store.open(settings.database)
     events = [e for e in store.events.iter_range(LIVE_FROM) if e.name]
     assert len(events) == sum(1 for op in due if op["type"] == "track")
     store.close()
+    # At the last operation's time everything is fed: the console's "demo feed finished".
+    end, stop = FixedClock(history.live[-1]["timestamp"]), threading.Event()
+    rest = history.live[len(due) :]
+    feeder = run_feeder(
+        settings, end, rest, stop, on_feed=lambda n, f: stop.set(), finished=finished
+    )
+    assert feeder.done and finished.is_set()
 
 
 def test_headless_demo_prints_funnels_and_the_maildir_holds_the_sent_messages(
@@ -121,7 +132,8 @@ def test_interactive_demo_wires_the_console_and_stops_what_it_started(
     seen: dict[str, object] = {}
 
     class FakeConsole:
-        def __init__(self, settings: Settings, clock: Clock) -> None:
+        def __init__(self, settings: Settings, clock: Clock, **options: object) -> None:
+            seen["notes"] = options.get("notes")
             seen["port"] = settings.smtp.port
             seen["clock"] = clock
             seen["feeding"] = [t.name for t in threading.enumerate()]
@@ -150,3 +162,5 @@ def test_interactive_demo_wires_the_console_and_stops_what_it_started(
     names = [t.name for t in threading.enumerate()]
     assert "nudge-demo-feeder" not in names and not any(n.startswith("nudge-sink") for n in names)
     assert "demo stopped" in result.output
+    notes = seen["notes"]
+    assert callable(notes) and notes() == ""  # the feed was not finished when it stopped

@@ -374,3 +374,24 @@ async def test_simulated_paths_get_rows_of_their_own_at_80_columns(make_console:
         # Every column fits in 80 cells, so no count is cut at the edge.
         widths = sum(c.get_render_width(table) for c in table.ordered_columns)
         assert widths <= 80
+
+
+async def test_the_top_bar_shows_the_app_note(console_settings: Any) -> None:
+    from app.core.clock import FixedClock
+    from app.service.showcase import SHOWCASE_NOW_MS
+    from app.ui.app import make_app
+
+    finished = [False]
+    app = make_app(
+        console_settings,
+        FixedClock(SHOWCASE_NOW_MS),
+        run_scheduler=False,
+        notes=lambda: "demo feed finished" if finished[0] else "",
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        top = app.screen.query_one("TopBar", Static)
+        assert "demo feed" not in str(top.render())
+        finished[0] = True
+        top.update_line()  # what its one-second timer does
+        await pilot.pause()
+        assert str(top.render()).endswith(" · demo feed finished")

@@ -1,5 +1,6 @@
 """The line at the top of every screen: workspace, mode, the clock's time (virtual when
-the clock is), its rate when it can run faster, and the scheduler's state."""
+the clock is), its rate when it can run faster, the scheduler's state and the app's note
+(the demo's "demo feed finished")."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ class TopBar(Static):
         now = app.clock.now_ms()
         rate = getattr(app.clock, "rate", None)
         pace = f" x{rate:g}" if isinstance(rate, int | float) and rate != 1 else ""
+        note = app.notes()
         self.update(
             f"Nudge · {self.title} · {when(now, app.settings.zone)} {app.settings.timezone}{pace}"
-            f" · {app.scheduler_line}"
+            f" · {app.scheduler_line}" + (f" · {note}" if note else "")
         )
