@@ -11,7 +11,10 @@ Shape adaptations before `parse_operation` (which reads the Segment shape itself
 * identify: traits come from `traits` and, as RudderStack sends them, from
   `context.traits` (`traits` wins for a key in both);
 * alias: `previousId` is merged into `userId` (Customer.io's merge: the `userId`
-  person's attributes win), skipped when no person has `previousId` as id;
+  person's attributes win); when no person has `previousId` as id, it is taken as an
+  anonymous id (Segment's usual alias, anonymous -> known): its events of the last 30
+  days go to the `userId` person (created when new), as an identify carrying that
+  `anonymousId` does;
 * group: accepted and skipped (Nudge has no accounts or objects).
 """
 
@@ -63,6 +66,8 @@ def normalise(raw: dict[str, Any]) -> dict[str, Any]:
             "action": "merge",
             "primary": {"id": user_id},
             "secondary": {"id": previous_id},
+            # Used when no person has previousId as id: then it is an anonymous id.
+            "anonymous_id": previous_id,
         }
         for wire, key in (("messageId", "id"), ("timestamp", "timestamp")):
             if raw.get(wire) is not None:
@@ -113,7 +118,8 @@ async def screen(request: Request) -> Answer:
 
 @router.post("/alias", openapi_extra=body(SEGMENT_MESSAGE))
 async def alias(request: Request) -> Answer:
-    """Merge the `previousId` person into the `userId` person."""
+    """Merge the `previousId` person into the `userId` person, or give the `userId`
+    person the events of the anonymous id `previousId`."""
     return await _one(request, "alias")
 
 

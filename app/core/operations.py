@@ -7,7 +7,8 @@ Shapes (DESIGN.md §5), told apart per operation by `type`:
 * Customer.io Track API v2: `{"type": "person", "action": "identify"|"event"|"page"|
   "screen"|"delete"|"suppress"|"unsuppress"|"merge", "identifiers": {"id"|"email"},
   "anonymous_id", "name", "attributes", "timestamp", "id"}`; merge has `primary` and
-  `secondary` identifier objects.
+  `secondary` identifier objects, and may carry an `anonymous_id` (a Segment alias:
+  used when no person is the secondary, see `Ingestor`).
 """
 
 from __future__ import annotations
@@ -153,7 +154,9 @@ def _parse_customerio(raw: dict[str, Any], received_at: int) -> Operation:
         secondary = _identifiers(raw.get("secondary"), "secondary")
         if not primary or not secondary:
             raise InvalidOperation("merge needs primary and secondary identifiers")
-        return Operation(kind, timestamp, primary, dedupe_key=dedupe, secondary=secondary)
+        return Operation(
+            kind, timestamp, primary, anonymous_id, dedupe_key=dedupe, secondary=secondary
+        )
     attributes = _object(raw.get("attributes"), "attributes")
     who = _identifiers(raw.get("identifiers"), "identifiers")
     if kind == "identify":

@@ -439,6 +439,9 @@ class _Batch:
         assert op.secondary is not None  # parse_operation guarantees it for merges
         primary = self._resolve(op.who)
         secondary = self._resolve(op.secondary)
+        if secondary is None and op.anonymous_id is not None:
+            self._alias_anonymous(op)
+            return
         if primary is None:
             raise _Skip(f"no primary person with {op.who.describe()}")
         if secondary is None:
@@ -463,6 +466,24 @@ class _Batch:
         detail = {"primary": _identifiers(op.who), "secondary": _identifiers(op.secondary)}
         self._row(op, primary.id, detail)
         self.activity.append((op.timestamp, primary.id, "person.merged", None, None, detail))
+
+    def _alias_anonymous(self, op: Operation) -> None:
+        """A merge whose secondary is no person but carries an `anonymous_id` (Segment's
+        alias from an anonymous `previousId`): the anonymous id's events of the last 30
+        days go to the primary, created when new, as an identify carrying that
+        `anonymousId` does (Customer.io associates anonymous activity on identify)."""
+        assert op.secondary is not None
+        self._check_suppressed(op.who)
+        person = self._person_for(op.who, op.timestamp)
+        detail = {"primary": _identifiers(op.who), "secondary": _identifiers(op.secondary)}
+        self._row(op, person.id, detail)
+        self._flush()
+        earliest = self.store.events.associate_anonymous(
+            op.anonymous_id or "", person.id, op.timestamp - ANONYMOUS_WINDOW_MS
+        )
+        if earliest is not None and earliest < person.created_at:
+            person.created_at = earliest
+            self.dirty[person.id] = person
 
     def _remove(self, person: Person, op: Operation, kind: str) -> None:
         self._flush()

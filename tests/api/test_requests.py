@@ -257,3 +257,32 @@ def test_an_unexpected_error_is_a_json_500_without_traceback(kit: Kit) -> None:
         r = client.get("/boom")
     assert r.status_code == 500
     assert r.json() == {"code": "internal_error", "message": "unexpected RuntimeError"}
+
+
+def test_segment_alias_from_an_anonymous_id_gives_its_events_to_the_user(
+    client: TestClient, kit: Kit
+) -> None:
+    # Segment's usual alias: anonymous -> known. No person has anon-1 as id.
+    page = {"anonymousId": "anon-1", "name": "Pricing", "timestamp": "2026-10-31T10:00:00Z"}
+    assert client.post("/v1/page", json=page, headers=SEGMENT_AUTH).json() == {"success": True}
+    alias = {"previousId": "anon-1", "userId": "u-1", "timestamp": "2026-10-31T12:00:00Z"}
+    r = client.post("/v1/alias", json=alias, headers=SEGMENT_AUTH)
+    assert r.status_code == 200 and r.json() == {"success": True}
+    person = kit.person("u-1")
+    assert person is not None
+    [viewed] = [e for e in kit.events() if e.type == "page"]
+    assert viewed.person_id == person.id
+    # The person was first seen when the anonymous page view happened, 14 h before now.
+    assert person.created_at == NOW_MS - 14 * 3_600_000
+    assert kit.people() == 1
+
+
+def test_segment_alias_of_a_known_person_still_merges(client: TestClient, kit: Kit) -> None:
+    for uid in ("old", "new"):
+        client.post("/v1/track", json={"userId": uid, "event": "e"}, headers=SEGMENT_AUTH)
+    r = client.post("/v1/alias", json={"previousId": "old", "userId": "new"}, headers=SEGMENT_AUTH)
+    assert r.json() == {"success": True}
+    assert kit.person("old") is None and kit.people() == 1
+    new = kit.person("new")
+    assert new is not None
+    assert {e.person_id for e in kit.events() if e.type == "track"} == {new.id}
