@@ -395,3 +395,30 @@ async def test_the_top_bar_shows_the_app_note(console_settings: Any) -> None:
         top.update_line()  # what its one-second timer does
         await pilot.pause()
         assert str(top.render()).endswith(" · demo feed finished")
+
+
+async def test_relative_times_follow_the_clock(make_console: Build) -> None:
+    from app.core.times import DAY_MS
+    from app.ui.format import ago
+    from app.ui.widgets.paged_table import PagedTable
+
+    app = make_console()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_welcome(pilot)
+        table = app.screen.query_one("#journeys", PagedTable)
+        assert table.row_count > 0
+        key = str(table.coordinate_to_cell_key((0, 0)).row_key.value)
+        journey = app.workspace.store.journeys.get(int(key))
+        assert journey is not None
+        entered = journey.entered_at
+
+        def shown() -> str:
+            return str(table.get_row(key)[4])
+
+        assert shown().endswith(f"({ago(entered, app.clock.now_ms())})")
+        # Three days later on the app's clock, the same row says so (no reload).
+        app.clock.advance(3 * DAY_MS)  # type: ignore[attr-defined]
+        table.refresh_ages()  # what its one-second timer does
+        await pilot.pause()
+        later = ago(entered, app.clock.now_ms())
+        assert later.endswith("d ago") and shown().endswith(f"({later})")

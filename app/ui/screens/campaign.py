@@ -14,14 +14,14 @@ from textual.widgets import Static
 from app.service.campaign_edit import ACTIONS, apply_action
 from app.service.funnels import Funnel, campaign_funnel, recent_journeys
 from app.service.live import person_labels
-from app.ui.format import ago, cut, short
+from app.ui.format import cut, short
 from app.ui.messages import CampaignStateChanged
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.send_test import SendTestModal, TestSend
 from app.ui.refresh import PacedRefresh
 from app.ui.screens.base import NudgeScreen
 from app.ui.widgets.funnel import FunnelTable
-from app.ui.widgets.paged_table import PagedTable, Row
+from app.ui.widgets.paged_table import Ago, PagedTable, Row
 
 JOURNEYS = 50
 _QUESTIONS = {
@@ -101,7 +101,7 @@ class CampaignScreen(NudgeScreen):
             self.attempt(recent_journeys, self.workspace, self.campaign_id, JOURNEYS, before) or []
         )
         labels = self.attempt(person_labels, self.workspace.store, (j.person_id for j in found))
-        zone, now = self.nudge.settings.zone, self.now
+        zone = self.nudge.settings.zone
         rows: list[Row] = [
             (
                 str(j.id),
@@ -110,7 +110,7 @@ class CampaignScreen(NudgeScreen):
                     cut((labels or {}).get(j.person_id, f"#{j.person_id}"), 20),
                     j.state + (" ✓" if j.converted_at else ""),
                     j.step_id or j.exit_reason or "-",
-                    f"{short(j.entered_at, zone)} ({ago(j.entered_at, now)})",
+                    Ago(j.entered_at, f"{short(j.entered_at, zone)} (", ")"),
                 ),
             )
             for j in found

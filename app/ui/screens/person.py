@@ -59,9 +59,16 @@ class PersonScreen(NudgeScreen):
             self.app.pop_screen()
             return
         self.render_header(self.header)
+        # "since 3h ago" is measured against the clock: written again each second.
+        self.set_interval(1.0, self.rerender_header)
         table = self.query_one(PagedTable)
         table.load_page()
         table.focus()
+
+    def rerender_header(self) -> None:
+        """The header again at the clock's time (no database access)."""
+        if self.header is not None:
+            self.render_header(self.header)
 
     def render_header(self, header: PersonHeader) -> None:
         p, zone, now = header.person, self.nudge.settings.zone, self.now

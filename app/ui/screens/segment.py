@@ -11,9 +11,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
 from app.service.segment_views import segment_members, segment_source, why
-from app.ui.format import ago, cut
+from app.ui.format import cut
 from app.ui.screens.base import NudgeScreen
-from app.ui.widgets.paged_table import PagedTable, Row
+from app.ui.widgets.paged_table import Ago, PagedTable, Row
 
 PAGE = 100
 
@@ -59,9 +59,8 @@ class SegmentScreen(NudgeScreen):
         found = (
             self.attempt(segment_members, self.workspace.store, self.seg_id, PAGE, after or 0) or []
         )
-        now = self.now
         rows: list[Row] = [
-            (str(p.id), (cut(p.label, 24), cut(p.email or "-", 30), ago(since, now)))
+            (str(p.id), (cut(p.label, 24), cut(p.email or "-", 30), Ago(since)))
             for p, since in found
         ]
         return rows, (found[-1][0].id if len(found) == PAGE else None)
