@@ -23,7 +23,7 @@ from app.cli_support import (
     echo_summary,
     file_size,
     open_cli_workspace,
-    open_store,
+    open_read_store,
     parse_when,
     settings_options,
 )
@@ -82,7 +82,7 @@ def export(file: str, since: str | None, until: str | None, settings: Settings) 
     from app.service.logfiles import export_to_path
 
     count = export_to_path(
-        open_store(settings), file, parse_when(since, settings), parse_when(until, settings)
+        open_read_store(settings), file, parse_when(since, settings), parse_when(until, settings)
     )
     if file != "-":
         click.echo(f"{count:,} events written to {file}")
@@ -199,7 +199,7 @@ def people_show(key: str, limit: int, as_json: bool, settings: Settings) -> None
     """Show a person (by id, email or #row) with their latest events, newest first."""
     from app.service.people import person_view
 
-    view = person_view(open_store(settings), key, limit)
+    view = person_view(open_read_store(settings), key, limit)
     if as_json:
         click.echo(json.dumps(view.as_dict(), indent=2))
         return
@@ -230,7 +230,7 @@ def people_list(limit: int, after_id: int, as_json: bool, settings: Settings) ->
     """List people in the order they were first stored."""
     from app.service.people import list_people
 
-    for p in list_people(open_store(settings), limit, after_id):
+    for p in list_people(open_read_store(settings), limit, after_id):
         if as_json:
             click.echo(
                 json.dumps(
@@ -248,7 +248,7 @@ def stats(as_json: bool, settings: Settings) -> None:
     """Counts of people and events, events by name, and the last event time."""
     from app.service.people import workspace_stats
 
-    result = workspace_stats(open_store(settings))
+    result = workspace_stats(open_read_store(settings))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return

@@ -11,7 +11,7 @@ import click
 from app.cli_support import (
     NudgeGroup,
     open_cli_workspace,
-    open_store,
+    open_read_store,
     parse_when,
     settings_options,
     vars_of,
@@ -56,7 +56,7 @@ def check(campaigns_dir: Path | None) -> None:
 @settings_options
 def advance(at_text: str | None, as_json: bool, settings: Settings) -> None:
     """Run the journeys due up to a time: date-trigger entries, delays, timeouts."""
-    workspace = open_cli_workspace(settings)
+    workspace = open_cli_workspace(settings, existing=True)
     at = parse_when(at_text, settings)
     if at is None:
         at = workspace.clock.now_ms()
@@ -89,7 +89,7 @@ def campaigns_list(as_json: bool, settings: Settings) -> None:
     """Every campaign with its state and journeys: active now, entered, converted."""
     from app.service.reports import campaign_rows
 
-    rows = campaign_rows(open_cli_workspace(settings))
+    rows = campaign_rows(open_cli_workspace(settings, existing=True))
     if as_json:
         click.echo(json.dumps([vars_of(r) for r in rows], indent=2))
         return
@@ -114,7 +114,7 @@ def campaigns_show(campaign_id: str, as_json: bool, settings: Settings) -> None:
     it now, and messages it queued."""
     from app.service.reports import campaign_report
 
-    report = campaign_report(open_cli_workspace(settings), campaign_id)
+    report = campaign_report(open_cli_workspace(settings, existing=True), campaign_id)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -170,7 +170,7 @@ def journeys_show(person: str, as_json: bool, settings: Settings) -> None:
     """Every journey of PERSON (id, email or #row), step by step with times and reasons."""
     from app.service.reports import person_journeys
 
-    view = person_journeys(open_store(settings), person)
+    view = person_journeys(open_read_store(settings), person)
     if as_json:
         click.echo(json.dumps(view.as_dict(), indent=2))
         return

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from app.cli_support import settings_options
+from app.cli_support import require_database, settings_options
 from app.config import Settings
 
 
@@ -25,6 +25,7 @@ def console(no_scheduler: bool, settings: Settings) -> None:
     events. Keys 1-6 switch modes; ctrl+p opens the command palette; q quits."""
     from app.ui.app import make_app
 
+    require_database(settings)
     make_app(settings, run_scheduler=not no_scheduler).run()
 
 

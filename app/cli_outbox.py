@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from app.cli_support import NudgeGroup, open_cli_workspace, open_store, settings_options
+from app.cli_support import (
+    NudgeGroup,
+    open_cli_workspace,
+    open_read_store,
+    open_store,
+    require_database,
+    settings_options,
+)
 from app.config import Settings
 from app.core.clock import SystemClock
 from app.core.times import format_instant
@@ -229,7 +236,7 @@ def deliveries_list(
     state: str | None, campaign: str | None, limit: int, as_json: bool, settings: Settings
 ) -> None:
     """Latest deliveries first."""
-    store = open_store(settings)
+    store = open_read_store(settings)
     for d in store.deliveries.listing(state, campaign, limit):
         if as_json:
             click.echo(
@@ -264,7 +271,7 @@ def deliveries_show(key: str, settings: Settings) -> None:
     """One delivery (by id or key): headers and both parts as sent."""
     from app.service.deliveries import get_delivery
 
-    d = get_delivery(open_store(settings), key)
+    d = get_delivery(open_read_store(settings), key)
     rows = [
         ("Delivery", f"{d.id} {d.key}{' (test)' if d.test else ''}"),
         ("State", d.state + (f" ({d.reason})" if d.reason else "")),
@@ -295,6 +302,7 @@ def deliveries_retry(key: str, settings: Settings) -> None:
     """Queue a failed, bounced, undeliverable, limited or suppressed delivery again."""
     from app.service.deliveries import retry_delivery
 
+    require_database(settings)
     d = retry_delivery(open_store(settings), key, SystemClock().now_ms())
     click.echo(f"delivery {d.id} queued again")
 
@@ -311,7 +319,7 @@ def send_test(
     """Render STEP of CAMPAIGN with PERSON's data and send it now, marked as a test."""
     from app.service.deliveries import send_test as run_test
 
-    workspace = open_cli_workspace(settings)
+    workspace = open_cli_workspace(settings, existing=True)
     outbox = _outbox(workspace)
 
     async def go() -> None:

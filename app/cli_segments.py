@@ -27,7 +27,7 @@ def segments() -> None:
 @settings_options
 def segments_list(as_json: bool, settings: Settings) -> None:
     """Every segment with its members and the moves of the last 24 h."""
-    workspace = open_cli_workspace(settings)
+    workspace = open_cli_workspace(settings, existing=True)
     rows = workspace.segments.summaries(workspace.clock.now_ms())
     if as_json:
         click.echo(json.dumps([vars_of(r) for r in rows], indent=2))
@@ -61,7 +61,7 @@ def segments_show(
     settings: Settings,
 ) -> None:
     """A segment's definition and member count (stored, or evaluated --at a time)."""
-    workspace = open_cli_workspace(settings)
+    workspace = open_cli_workspace(settings, existing=True)
     keeper, store = workspace.segments, workspace.store
     segment = keeper.segment(segment_id)
     at = parse_when(at_text, settings)
@@ -105,7 +105,7 @@ def segments_show(
 @settings_options
 def segments_check(segment_id: str, person: str, at_text: str | None, settings: Settings) -> None:
     """Is PERSON in SEGMENT, and which sub-condition decided it?"""
-    workspace = open_cli_workspace(settings)
+    workspace = open_cli_workspace(settings, existing=True)
     at = parse_when(at_text, settings) or workspace.clock.now_ms()
     inside, explanation, stored = workspace.segments.check(segment_id, person, at)
     click.echo(
@@ -121,7 +121,7 @@ def segments_check(segment_id: str, person: str, at_text: str | None, settings: 
 @settings_options
 def segments_sweep(at_text: str | None, settings: Settings) -> None:
     """Move people whose membership changed with time alone (windows, relative times)."""
-    workspace = open_cli_workspace(settings)
+    workspace = open_cli_workspace(settings, existing=True)
     at = parse_when(at_text, settings) or workspace.clock.now_ms()
     changes = workspace.segments.sweep(at)
     for seg_id, (entered, exited) in sorted(changes.items()):

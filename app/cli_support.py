@@ -150,14 +150,47 @@ def echo_summary(summary: IngestSummary, as_json: bool, limit: int = 20) -> None
 
 
 def open_store(settings: Settings) -> Store:
-    """The database alone (for commands that need no definitions)."""
+    """The database alone (for commands that need no definitions), created if missing."""
     return Store.open(settings.database)
 
 
-def open_cli_workspace(settings: Settings) -> Workspace:
-    """Open the workspace; definitions that did not load are listed on stderr."""
+def require_database(settings: Settings) -> None:
+    """Refuse a missing database: a command that only reads must not create one (and its
+    folder) at a mistyped `--db`.
+
+    Raises:
+        click.ClickException: when there is no file at `settings.database`.
+    """
+    path = Path(settings.database)
+    if str(path) != ":memory:" and not path.exists():
+        raise click.ClickException(
+            f"no database at {path} (run nudge ingest or nudge demo first, or pass --db)"
+        )
+
+
+def open_read_store(settings: Settings) -> Store:
+    """The existing database, for a command that only reads it; read-only when the file or
+    its folder is (a backup, a reporting user).
+
+    Raises:
+        click.ClickException: when there is no database.
+        ConfigError: when it cannot be opened, or is read-only and needs a migration.
+    """
+    require_database(settings)
+    return Store.open_for_reading(settings.database)
+
+
+def open_cli_workspace(settings: Settings, *, existing: bool = False) -> Workspace:
+    """Open the workspace; definitions that did not load are listed on stderr.
+
+    Args:
+        existing: refuse a missing database (commands that only read) instead of
+            creating it.
+    """
     from app.service.workspace import open_workspace
 
+    if existing:
+        require_database(settings)
     workspace = open_workspace(settings)
     for error in workspace.errors:
         click.echo(f"warning: {error}", err=True)

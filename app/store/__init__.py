@@ -11,7 +11,7 @@ import sqlite_utils
 from app.store.activity import ActivityRepo, ActivityRow
 from app.store.campaigns import CampaignsRepo
 from app.store.catalogue import CatalogueRepo, FunnelsRepo, NameSummary
-from app.store.db import open_database, open_readonly, write_transaction
+from app.store.db import open_database, open_for_reading, open_readonly, write_transaction
 from app.store.deliveries import DeliveriesRepo
 from app.store.events import EventRow, EventsRepo
 from app.store.journeys import JourneysRepo
@@ -69,6 +69,16 @@ class Store:
         """
         return cls(open_readonly(path))
 
+    @classmethod
+    def open_for_reading(cls, path: str | Path) -> Store:
+        """Open an existing database for a command that only reads it (see
+        `open_for_reading`): read-only when the file or its folder is.
+
+        Raises:
+            ConfigError: when it does not exist, or cannot be opened.
+        """
+        return cls(open_for_reading(path))
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes in the block land together or not at all."""
@@ -90,6 +100,7 @@ __all__ = [
     "email_key",
     "id_key",
     "open_database",
+    "open_for_reading",
     "open_readonly",
     "write_transaction",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,12 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
         ConfigError: when the file cannot be opened or is not a SQLite database.
     """
     memory = str(path) == ":memory:"
+    if not memory and Path(path).exists() and not _writable(Path(path)):
+        # SQLite would quietly open it read-only, and the first write would fail.
+        raise ConfigError(
+            f"cannot open database {path}: the file or its folder is read-only "
+            "(this command writes)"
+        )
     try:
         if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +57,11 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
     return db
 
 
+def _writable(target: Path) -> bool:
+    """Whether this process may write the file and create its -wal beside it."""
+    return os.access(target, os.W_OK) and os.access(target.resolve().parent, os.W_OK)
+
+
 def open_readonly(path: str | Path) -> sqlite_utils.Database:
     """Open an existing Nudge database for reading only (`mode=ro`): nothing, not even
     a migration, can write to it (the simulator reads the live file this way).
@@ -61,14 +73,65 @@ def open_readonly(path: str | Path) -> sqlite_utils.Database:
     if not target.is_file():
         raise ConfigError(f"cannot open database {path}: no such file")
     try:
-        conn = sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            conn = _connect_readonly(target, "mode=ro")
+        except sqlite3.OperationalError:
+            # A WAL database needs its -shm file, which a reader cannot create in a
+            # folder it may not write to. With no -wal content to miss, reading the
+            # file as an immutable snapshot is exact.
+            wal = target.with_name(target.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise
+            conn = _connect_readonly(target, "mode=ro&immutable=1")
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"cannot open database {path}: {exc}") from None
+    return sqlite_utils.Database(conn)
+
+
+def _connect_readonly(target: Path, query: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"{target.resolve().as_uri()}?{query}", uri=True)
+    try:
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA query_only=ON")
         conn.create_function("nudge_instant", 2, sql_instant, deterministic=True)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise ConfigError(f"cannot open database {path}: {exc}") from None
-    return sqlite_utils.Database(conn)
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
+def open_for_reading(path: str | Path) -> sqlite_utils.Database:
+    """Open an existing Nudge database for a command that only reads it.
+
+    A file this process may write is opened as `open_database` does (so a pending
+    migration is applied). A read-only file, or one in a read-only folder (a backup, a
+    reporting user), is opened with `open_readonly`, which works as long as its schema
+    is current.
+
+    Raises:
+        ConfigError: when the file does not exist, cannot be read, or is read-only and
+            needs a migration first.
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise ConfigError(f"cannot open database {path}: no such file")
+    if _writable(target):
+        try:
+            return open_database(target)
+        except ConfigError as exc:
+            if "readonly" not in exc.message:
+                raise
+    db = open_readonly(target)
+    pending = MIGRATIONS.pending(db)
+    if pending:
+        db.close()
+        raise ConfigError(
+            f"database {path} is read-only and needs a schema migration "
+            f"({', '.join(m.name for m in pending)}); open it once with write access "
+            "(any nudge command run by its owner)"
+        )
+    return db
 
 
 @contextmanager
