@@ -58,10 +58,12 @@ class SimulationProgressed(Message):
 
 @dataclass
 class SimulationFinished(Message):
-    """A simulation (or a comparison, for a draft) ran to the end."""
+    """A simulation (or a comparison, for a draft) ran to the end; `text` is the report
+    as text (written in the worker, so a failure there is reported like any other)."""
 
     report: SimulationReport
     comparison: Comparison | None
+    text: str = ""
 
 
 class SimulationStopped(Message):
@@ -192,10 +194,17 @@ class SimulateScreen(NudgeScreen):
         try:
             if base is None:
                 report = simulate(run, progress=progress, cancel=self.cancel_event)
-                self.post_message(SimulationFinished(report, None))
+                text = render_report_text(report)
+                self.post_message(SimulationFinished(report, None, text))
             else:
                 comparison = compare(base, run, progress=progress, cancel=self.cancel_event)
-                self.post_message(SimulationFinished(comparison.other, comparison))
+                text = (
+                    "Compared with the running version\n"
+                    + render_comparison_text(comparison)
+                    + "\n\n"
+                    + render_report_text(comparison.other)
+                )
+                self.post_message(SimulationFinished(comparison.other, comparison, text))
         except SimulationCancelled:
             self.post_message(SimulationStopped())
         except NudgeError as exc:  # a draft with problems, a missing log file, ...
@@ -279,12 +288,4 @@ class SimulateScreen(NudgeScreen):
                     "",
                     "",
                 )
-        text = render_report_text(report)
-        if message.comparison is not None:
-            text = (
-                "Compared with the running version\n"
-                + render_comparison_text(message.comparison)
-                + "\n\n"
-                + text
-            )
-        self.query_one("#report", Static).update(self.relative(text))
+        self.query_one("#report", Static).update(self.relative(message.text))
