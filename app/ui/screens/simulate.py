@@ -272,7 +272,7 @@ class SimulateScreen(NudgeScreen):
         for step in funnel.steps:
             label = "│ " * step.depth + (f"[{step.branch}] " if step.branch else "") + step.id
             table.add_row(
-                label,
+                Text(label),  # not markup: "[then]" is the branch's name, not a style
                 f"{step.reached:,}",
                 bar(step.reached, funnel.entered, 16),
                 f"{step.sent:,}" if step.kind == "send" else "",
