@@ -50,9 +50,29 @@ PROGRESS_EVERY = 1_000
 #: each tick still runs in its own (nested) transaction, as live; only the commit is
 #: shared, which nobody else can observe in a scratch file.
 COMMIT_EVERY = 500
+#: The scratch database's settings: a throwaway file one connection writes.
+SCRATCH_PRAGMAS = (
+    "PRAGMA journal_mode=MEMORY",
+    "PRAGMA synchronous=OFF",
+    "PRAGMA cache_size=-131072",  # 128 MB
+    "PRAGMA temp_store=MEMORY",
+)
 #: The scratch scheduler's lease never runs out between two virtual instants.
 _LEASE_MS = 1 << 62
 _HOLDER = "simulation"
+
+
+class _SoleScheduler(Scheduler):
+    """The production scheduler, but the scratch database has one sender: the lease,
+    which never runs out in virtual time, is taken once instead of before every message
+    (a write per message)."""
+
+    _held = False
+
+    def _lease(self, now: int) -> bool:
+        if not self._held:
+            self._held = super()._lease(now)
+        return self._held
 
 
 class Replay:
@@ -79,8 +99,10 @@ class Replay:
         )
         self.clock = FixedClock(start)
         store = Store.open(database)
-        # A scratch file nobody else reads: durability buys nothing here.
-        store.db.conn.execute("PRAGMA synchronous=OFF")
+        # A scratch file nobody else reads: durability buys nothing here. The journal
+        # stays (in memory): savepoints still roll back a rejected operation.
+        for pragma in SCRATCH_PRAGMAS:
+            store.db.conn.execute(pragma)
         self.store = store
         self.prior = apply_prior(store, self.clock, prior, cancel)
         self.clock.at_ms = start
@@ -98,7 +120,10 @@ class Replay:
         self.workspace.ingestor.on_change = self._on_change
         self.mailer = RecordingMailer()
         self.outbox = Outbox(store, engine, self.settings, self.mailer)
-        self.scheduler = Scheduler(
+        # The recording mailer's copies are let go after each tick: the wire bytes
+        # would be flattened for nobody (the message is still built and checked).
+        self.outbox.flatten = False
+        self.scheduler = _SoleScheduler(
             self.workspace, self.outbox, self.clock, holder=_HOLDER, lease_ms=_LEASE_MS
         )
         # Sweeps (and date triggers) need ticks even when nothing is due.

@@ -134,6 +134,11 @@ def open_for_reading(path: str | Path) -> sqlite_utils.Database:
     return db
 
 
+_SAVEPOINT = "SAVEPOINT nudge_nested"
+_ROLLBACK_TO = "ROLLBACK TO SAVEPOINT nudge_nested"
+_RELEASE = "RELEASE SAVEPOINT nudge_nested"
+
+
 @contextmanager
 def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
     """Run the block as one write transaction: all of it lands, or none of it.
@@ -144,8 +149,19 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
     """
     conn = db.conn
     if conn.in_transaction:
-        with db.atomic():
+        # A savepoint of one fixed name: nested ones stack, and RELEASE / ROLLBACK TO
+        # take the innermost of that name (SQLite's rule), so this is sqlite-utils'
+        # `atomic()` without a fresh random name (a statement compiled anew) per use.
+        conn.execute(_SAVEPOINT)
+        try:
             yield
+        except BaseException:
+            # A RAISE(ROLLBACK) can end the whole transaction, savepoints and all.
+            if conn.in_transaction:
+                conn.execute(_ROLLBACK_TO)
+                conn.execute(_RELEASE)
+            raise
+        conn.execute(_RELEASE)
         return
     conn.execute("BEGIN IMMEDIATE")
     try:

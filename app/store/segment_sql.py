@@ -12,6 +12,7 @@ definition is ever pasted into the SQL text. The semantics mirror
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,6 +53,14 @@ def sql_instant(kind: str | None, value: object) -> int | None:
     """The `nudge_instant(json_type, json_extract)` SQL function: an instant or NULL."""
     if kind not in ("integer", "real", "text"):
         return None
+    return _cached_instant(kind, value)
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _cached_instant(kind: str, value: object) -> int | None:
+    # A scan calls this once per person: sweeps and date triggers meet the same stored
+    # values again at every tick, and parsing an ISO instant costs about 1 us. The kind
+    # is part of the key, so 1 (integer) and 1.0 (real) never share an entry.
     return instant_of(value)
 
 
