@@ -91,6 +91,12 @@ async def test_an_invalid_draft_shows_its_line_and_keeps_the_running_version(
         assert app.workspace.engine.versions["welcome"].hash == running.hash
         assert read(path) == saved
         assert app.screen.query_one(YamlArea).cursor_location[0] == line - 1
+        assert text(app, "#problems").startswith("1 problem; not saved:")
+        # Edited since the check: the list says it is the last check's, not the text's.
+        await pilot.press("x")
+        await pilot.pause()
+        assert text(app, "#problems").startswith("1 problem at the last check (edited since;")
+        assert f"line {line}:" in text(app, "#problems")
 
 
 async def test_a_valid_draft_goes_live(make_console: Build) -> None:

@@ -40,6 +40,8 @@ class EditorScreen(NudgeScreen):
         self.campaign_id = campaign_id
         self.saved_text = ""
         self.errors: list[DefinitionError] = []
+        #: The text the listed problems were found in.
+        self.checked_text = ""
 
     def body(self) -> ComposeResult:
         with Horizontal(id="editor-body"):
@@ -64,6 +66,7 @@ class EditorScreen(NudgeScreen):
         self.errors = errors
         box = self.query_one("#problems", Static)
         if errors:
+            self.checked_text = self.query_one(YamlArea).text
             lines = [f"{len(errors)} problem{'s' if len(errors) != 1 else ''}; not saved:"]
             lines += [f"line {e.line}: {e.message}" for e in errors]
             box.update("\n".join(lines))
@@ -71,6 +74,15 @@ class EditorScreen(NudgeScreen):
         else:
             box.update(note)
             self.query_one("#problems-box").remove_class("-errors")
+
+    def on_text_area_changed(self) -> None:
+        """Once the draft is edited, the problems listed are those of the last check."""
+        if self.errors and self.query_one(YamlArea).text != self.checked_text:
+            n = len(self.errors)
+            lines = [f"{n} problem{'s' if n != 1 else ''} at the last check (edited since;"]
+            lines += ["ctrl+s checks again):"]
+            lines += [f"line {e.line}: {e.message}" for e in self.errors]
+            self.query_one("#problems", Static).update("\n".join(lines))
 
     def action_save(self) -> None:
         """Check the draft; save and reload when it is clean."""
