@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -62,6 +63,36 @@ def _cached_instant(kind: str, value: object) -> int | None:
     # values again at every tick, and parsing an ISO instant costs about 1 us. The kind
     # is part of the key, so 1 (integer) and 1.0 (real) never share an entry.
     return instant_of(value)
+
+
+#: A text that opens with an ISO 8601 calendar date (`YYYY-MM-DD`).
+_ISO_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
+_TWO_DAYS_MS = 2 * 86_400_000
+#: 0001-01-01 and 9999-12-31 as ms UTC (what `instant_of` accepts).
+_FIRST_MS, _LAST_MS = -62_135_596_800_000, 253_402_300_799_999
+
+
+def _iso_day(ms: int) -> str:
+    return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def iso_date_between_sql(jp: str, low: int, high: int) -> tuple[str, Params]:
+    """A cheap test that is false only for attribute values that cannot be an instant in
+    `[low, high]` (ms UTC): texts opening with an ISO date more than two days outside it.
+
+    Whatever follows such a date (a time of day, a zone offset under 24 h) moves the
+    instant less than two days from that day's midnight, so the test never drops a value
+    `nudge_instant` would place in the range; it only spares the Python call for most of
+    the others (a scan of everyone at every tick, e.g. a date trigger's).
+    """
+    first = "0000-00-00" if low - _TWO_DAYS_MS < _FIRST_MS else _iso_day(low - _TWO_DAYS_MS)
+    last = "9999-99-99" if high + _TWO_DAYS_MS > _LAST_MS else _iso_day(high + _TWO_DAYS_MS)
+    value = "substr(json_extract(p.attributes, ?), 1, 10)"
+    return (
+        f"(json_type(p.attributes, ?) IS NOT 'text' OR json_extract(p.attributes, ?) "
+        f"NOT GLOB ? OR {value} BETWEEN ? AND ?)",
+        [jp, jp, _ISO_DATE_GLOB, jp, first, last],
+    )
 
 
 def known_since_sql() -> tuple[str, Params]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import orjson
 import sqlite_utils
 
-from app.store.segment_sql import Params, json_path
+from app.store.segment_sql import Params, iso_date_between_sql, json_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +187,11 @@ class SegmentsRepo:
     def attribute_instant_between(self, path: str, low: int, high: int) -> set[int]:
         """People whose attribute at `path`, read as an instant, is in `[low, high]`."""
         jp = json_path(path)
+        # The date test first settles most rows without the Python instant function.
+        near, params = iso_date_between_sql(jp, low, high)
         rows = self._conn.execute(
-            "SELECT p.id FROM people p WHERE nudge_instant(json_type(p.attributes, ?), "
-            "json_extract(p.attributes, ?)) BETWEEN ? AND ?",
-            (jp, jp, low, high),
+            f"SELECT p.id FROM people p WHERE {near} AND nudge_instant(json_type("
+            "p.attributes, ?), json_extract(p.attributes, ?)) BETWEEN ? AND ?",
+            [*params, jp, jp, low, high],
         )
         return {row[0] for row in rows}
