@@ -75,8 +75,12 @@ class PersonScreen(NudgeScreen):
         flags = [
             f for f, on in (("suppressed", p.suppressed), ("unsubscribed", p.unsubscribed)) if on
         ]
-        title = Text.assemble((p.label, "bold"), f"  {p.email or '(no email)'}  {' '.join(flags)}")
-        lines = [f"first seen {when(p.created_at, zone)} · {header.event_count:,} events"]
+        # Cut: an id can be thousands of characters long (the API accepts it).
+        title = Text.assemble(
+            (cut(p.label, 60), "bold"), f"  {cut(p.email or '(no email)', 60)}  {' '.join(flags)}"
+        )
+        # Two lines: together they wrapped mid-phrase in a half-width box at 80 columns.
+        lines = [f"first seen {when(p.created_at, zone)}", f"{header.event_count:,} events"]
         lines += [
             f"  {name} = {cut(json.dumps(p.attributes[name], ensure_ascii=False), 40)}"
             for name in sorted(p.attributes)
