@@ -49,7 +49,7 @@ PROGRESS_EVERY = 1_000
 #: Operations (and their ticks) per commit of the scratch database. Each operation and
 #: each tick still runs in its own (nested) transaction, as live; only the commit is
 #: shared, which nobody else can observe in a scratch file.
-COMMIT_EVERY = 500
+COMMIT_EVERY = 5_000
 #: The scratch database's settings: a throwaway file one connection writes.
 SCRATCH_PRAGMAS = (
     "PRAGMA journal_mode=MEMORY",
