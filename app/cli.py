@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -58,6 +59,11 @@ def ingest(files: tuple[str, ...], as_json: bool, settings: Settings) -> None:
     missing = [p for p in files if p != "-" and not Path(p).is_file()]
     if missing:
         # Checked before anything is applied, so a typo in the last name costs nothing.
+        if Path(missing[0]).is_dir():
+            raise click.ClickException(
+                f"cannot read {missing[0]}: it is a folder (ingest its files, or "
+                f"nudge watch {missing[0]} --once)"
+            )
         raise click.ClickException(f"cannot read {missing[0]}: no such file")
     ingestor = open_cli_workspace(settings).ingestor
     summary = IngestSummary()
@@ -106,10 +112,9 @@ def import_cdnow_command(
     file: str, zone_name: str | None, as_json: bool, settings: Settings
 ) -> None:
     """Import the CDNOW purchase log: one person per customer, one `purchase` per row."""
-    from app.config import load_settings
     from app.service.importers import import_cdnow
 
-    zone = load_settings(timezone=zone_name).zone if zone_name else settings.zone
+    zone = _zone(zone_name) if zone_name else settings.zone
     ingestor = open_cli_workspace(settings).ingestor
     with byte_progress(file_size(file), file) as advance:
         summary = import_cdnow(ingestor, file, zone, advance)
@@ -158,8 +163,27 @@ def import_xes_command(
             ingestor, file, person_key, frozenset(lifecycles) or None, person_attributes, advance
         )
     echo_summary(summary, as_json)
+    if lifecycles and not summary.lines:
+        raise click.ClickException(
+            f"no event in {file} has lifecycle:transition {' or '.join(lifecycles)}: "
+            "nothing imported"
+        )
     if summary.rejected:
         raise SystemExit(1)
+
+
+def _zone(name: str) -> ZoneInfo:
+    """An IANA time zone named on the command line.
+
+    Raises:
+        click.ClickException: for an unknown name.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.ClickException(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
 
 
 @cli.command()

@@ -26,6 +26,7 @@ from app.core.times import format_instant
 if TYPE_CHECKING:
     from app.api.backend import Backend
     from app.api.server import ApiServer
+    from app.core.yamlload import DefinitionError
     from app.service.outbox import Outbox
     from app.service.workspace import Workspace
 
@@ -99,18 +100,15 @@ async def _serve(settings: Settings, once: bool, api: bool = False) -> None:
             workspace.ingestor, workspace.store, settings.watch_folder, workspace.clock
         )
 
+    echo_reload = ReloadEcho()
+
     def before_tick() -> None:
         if changed.is_set():
             changed.clear()
             errors = workspace.reload()
-            if errors:
-                click.echo("reload kept the running definitions:", err=True)
-                for error in errors:
-                    click.echo(f"  {error}", err=True)
-            else:
-                click.echo("reloaded campaigns and segments")
-                if http is not None:
-                    http.backend.reload()
+            echo_reload(errors)
+            if not errors and http is not None:
+                http.backend.reload()
         if folder is not None:
             summary = folder.catch_up()
             if summary.lines:
@@ -146,6 +144,29 @@ async def _serve(settings: Settings, once: bool, api: bool = False) -> None:
             await http.stop()
         await outbox.mailer.close()
         click.echo("stopped")
+
+
+class ReloadEcho:
+    """Says what a hot reload did. The same problems are said once: one save often
+    reaches the watcher as two changes, and each reload finds them again."""
+
+    def __init__(self) -> None:
+        self._said: list[str] = []
+
+    def __call__(self, errors: list[DefinitionError]) -> None:
+        """Print the reload's outcome: `reloaded ...`, or the problems (stderr) unless
+        they are the ones just printed."""
+        if not errors:
+            self._said = []
+            click.echo("reloaded campaigns and segments")
+            return
+        lines = [str(error) for error in errors]
+        if lines == self._said:
+            return
+        self._said = lines
+        click.echo("reload kept the running definitions:", err=True)
+        for line in lines:
+            click.echo(f"  {line}", err=True)
 
 
 def _start_api(settings: Settings, workspace: Workspace) -> _Http | None:

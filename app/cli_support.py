@@ -191,6 +191,10 @@ def open_cli_workspace(settings: Settings, *, existing: bool = False) -> Workspa
 
     if existing:
         require_database(settings)
+    if settings.campaigns.exists() and not settings.campaigns.is_dir():
+        raise click.ClickException(
+            f"campaigns folder {settings.campaigns} is a file, not a folder (pass --campaigns DIR)"
+        )
     workspace = open_workspace(settings)
     for error in workspace.errors:
         click.echo(f"warning: {error}", err=True)

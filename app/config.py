@@ -138,6 +138,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise ConfigError(f"bad setting {where}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")  # pydantic's wording
+        raise ConfigError(f"bad setting {where}: {message}") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read nudge.toml: {exc}") from None
