@@ -39,8 +39,9 @@ def retry_delivery(store: Store, key: str, now: int) -> Delivery:
     with store.transaction():
         previous = delivery.state
         delivery.state, delivery.next_attempt_at, delivery.reason = "queued", now, None
-        if previous == "bounced":
-            # The operator says the address works again.
+        if previous == "bounced" and not delivery.test:
+            # The operator says the address works again. (A test's bounce did not
+            # suppress the person: see `Outbox._settle`.)
             store.people.set_flags(delivery.person_id, suppressed=False)
         store.deliveries.save(delivery)
         store.activity.record(

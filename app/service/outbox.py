@@ -397,8 +397,10 @@ class Outbox:
             report.sent += 1
         elif outcome.status == "bounced":
             self._set(delivery, "bounced", now, delivery.smtp_response, "message.bounced")
-            # The address is bouncing: later campaign sends to it are suppressed.
-            self.store.people.set_flags(delivery.person_id, suppressed=True)
+            if not delivery.test:
+                # The address is bouncing: later campaign sends to it are suppressed. (A
+                # test went to a test address: its bounce says nothing of the person's.)
+                self.store.people.set_flags(delivery.person_id, suppressed=True)
             report.bounced += 1
         elif delivery.attempts >= self.settings.max_attempts:
             self._set(
