@@ -7,6 +7,7 @@ its own connection; the interface stays responsive on large databases.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -57,18 +58,24 @@ class EventsScreen(NudgeScreen):
         zone = self.nudge.settings.zone
         table = self.query_one("#names", DataTable)
         table.clear()
-        for index, e in enumerate(entries):
-            s = e.summary
-            drift = ", ".join(p.key for p in e.drifting)
-            table.add_row(
+        rows = [
+            (
                 cut(e.label, 30),
-                f"{s.count:,}",
-                f"{s.people:,}",
-                short(s.first_seen, zone),
-                short(s.last_seen, zone),
-                cut(("⚠ " + drift) if drift else "", 24),
-                key=str(index),
+                f"{e.summary.count:,}",
+                f"{e.summary.people:,}",
+                short(e.summary.first_seen, zone),
+                short(e.summary.last_seen, zone),
+                cut(("⚠ " + ", ".join(p.key for p in e.drifting)) if e.drifting else "", 24),
             )
+            for e in entries
+        ]
+        # The table measures new rows only when idle; a busy machine painted the counts
+        # in columns still sized for the headers. Size them from the cells now.
+        for position, column in enumerate(table.ordered_columns):
+            widths = [Text(r[position]).cell_len for r in rows]
+            column.content_width = max([column.label.cell_len, *widths])
+        for index, cells in enumerate(rows):
+            table.add_row(*cells, key=str(index))
         drifting = sum(1 for e in entries if e.drifting)
         self.query_one("#catalogue-title", Static).update(
             f"{len(entries)} event names · {drifting} with properties whose type varies"
