@@ -40,6 +40,7 @@ from app.service.simulation_sources import (
 from app.service.simulation_sweeps import SweepTimes
 from app.service.workspace import Workspace
 from app.store import Store
+from app.store.instant_index import IndexedSegmentsRepo
 
 #: Segments whose membership changes with time alone (and date triggers) are swept at
 #: least this often in virtual time, on the hour, beside the due instants.
@@ -103,6 +104,9 @@ class Replay:
         # stays (in memory): savepoints still roll back a rejected operation.
         for pragma in SCRATCH_PRAGMAS:
             store.db.conn.execute(pragma)
+        # Date triggers and time-driven sweeps scan everyone's instants each hour of
+        # virtual time: here they read a map kept current from the writes instead.
+        store.segments = IndexedSegmentsRepo(store.db)
         self.store = store
         self.prior = apply_prior(store, self.clock, prior, cancel)
         self.clock.at_ms = start

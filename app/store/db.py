@@ -134,6 +134,11 @@ def open_for_reading(path: str | Path) -> sqlite_utils.Database:
     return db
 
 
+#: How many `write_transaction` blocks have been rolled back (whole or to a savepoint),
+#: by this process. Whatever mirrors the database in memory (`instant_index`) starts
+#: over when it moves: the rolled-back writes are gone, its copy of them is not.
+rollbacks = 0
+
 _SAVEPOINT = "SAVEPOINT nudge_nested"
 _ROLLBACK_TO = "ROLLBACK TO SAVEPOINT nudge_nested"
 _RELEASE = "RELEASE SAVEPOINT nudge_nested"
@@ -147,6 +152,7 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
     folder, the API) waits on the busy timeout instead of failing half-way.
     Nested use joins the outer transaction through a savepoint.
     """
+    global rollbacks
     conn = db.conn
     if conn.in_transaction:
         # A savepoint of one fixed name: nested ones stack, and RELEASE / ROLLBACK TO
@@ -156,6 +162,7 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
         try:
             yield
         except BaseException:
+            rollbacks += 1
             # A RAISE(ROLLBACK) can end the whole transaction, savepoints and all.
             if conn.in_transaction:
                 conn.execute(_ROLLBACK_TO)
@@ -167,6 +174,7 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
     try:
         yield
     except BaseException:
+        rollbacks += 1
         conn.rollback()
         raise
     conn.commit()
