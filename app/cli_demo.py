@@ -145,4 +145,4 @@ def _interactive(settings: Settings, people: int, maildir: Path, rate: float) ->
 def _feed_note(finished: threading.Event) -> str:
     """The console's top bar note: the generated behaviour runs out after 30 demo days
     (about 12 real minutes at x3600); from then on nothing new comes in."""
-    return "demo feed finished: no new behaviour" if finished.is_set() else ""
+    return "demo feed finished" if finished.is_set() else ""

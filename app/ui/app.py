@@ -86,6 +86,7 @@ class NudgeApp(SchedulingApp):
     ) -> None:
         super().__init__(run_scheduler)
         self.notes = notes or (lambda: "")
+        self._note = ""
         self.workspace = workspace
         self.settings = workspace.settings
         self.clock = clock
@@ -132,6 +133,11 @@ class NudgeApp(SchedulingApp):
 
     def poll_live(self) -> None:
         """Look for events and decisions stored since the last look (any process)."""
+        note = self.notes()
+        if note and note != self._note:
+            # Said once as it appears (the top bar keeps it, but may be cut at 80 columns).
+            self.notify(note, title="Nudge", timeout=15)
+        self._note = note
         store = self.workspace.store
         seen = (last_seq(store), last_activity_id(store))
         if seen != self._seen:

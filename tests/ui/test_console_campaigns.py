@@ -399,8 +399,12 @@ async def test_the_top_bar_shows_the_app_note(console_settings: Any) -> None:
         assert "demo feed" not in str(top.render())
         finished[0] = True
         top.update_line()  # what its one-second timer does
+        app.poll_live()  # and the app's half-second poll
         await pilot.pause()
-        assert str(top.render()).endswith(" · demo feed finished")
+        assert " UTC · demo feed finished · scheduler off" in str(top.render())
+        assert [n.message for n in app._notifications] == ["demo feed finished"]
+        app.poll_live()  # said once
+        assert len(app._notifications) == 1
 
 
 async def test_relative_times_follow_the_clock(make_console: Build) -> None:

@@ -41,8 +41,9 @@ class TopBar(Static):
         now = app.clock.now_ms()
         rate = getattr(app.clock, "rate", None)
         pace = f" x{rate:g}" if isinstance(rate, int | float) and rate != 1 else ""
-        note = app.notes()
+        note = f" · {app.notes()}" if app.notes() else ""
+        # The note before the scheduler's state: a line too long is cut at the right.
         self.update(
             f"Nudge · {self.title} · {when(now, app.settings.zone)} {app.settings.timezone}{pace}"
-            f" · {app.scheduler_line}" + (f" · {note}" if note else "")
+            f"{note} · {app.scheduler_line}"
         )
