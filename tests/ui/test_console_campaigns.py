@@ -432,3 +432,40 @@ async def test_relative_times_follow_the_clock(make_console: Build) -> None:
         await pilot.pause()
         later = ago(entered, app.clock.now_ms())
         assert later.endswith("d ago") and shown().endswith(f"({later})")
+
+
+async def test_simulate_reads_a_time_without_zone_in_the_workspace_zone(
+    make_console: Build,
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from textual.widgets import Input
+
+    from app.core.errors import NudgeError
+    from app.ui.screens.simulate import SimulateScreen
+
+    app = make_console()
+    app.settings.timezone = "America/New_York"
+    async with app.run_test(size=SIZE) as pilot:
+        await open_simulator(pilot)
+        screen = app.screen
+        assert isinstance(screen, SimulateScreen)
+        screen.query_one("#from", Input).value = "2026-10-08T12:00"
+        screen.query_one("#to", Input).value = "2026-10-15"
+        run, base = screen.request()
+        new_york = ZoneInfo("America/New_York")
+        # Noon in New York on 8 October 2026 (EDT, UTC-4) is 16:00 UTC; a bare date is
+        # midnight there (04:00 UTC).
+        expected_from = datetime(2026, 10, 8, 16, 0, tzinfo=ZoneInfo("UTC"))
+        assert expected_from == datetime(2026, 10, 8, 12, 0, tzinfo=new_york)
+        source = run.source
+        assert source.from_ms == int(expected_from.timestamp() * 1000)  # type: ignore[union-attr]
+        expected_to = datetime(2026, 10, 15, 4, 0, tzinfo=ZoneInfo("UTC"))
+        assert source.to_ms == int(expected_to.timestamp() * 1000)  # type: ignore[union-attr]
+        assert base is None
+        # A reversed range is refused with a line that names both ends.
+        screen.query_one("#from", Input).value = "2026-10-15"
+        screen.query_one("#to", Input).value = "2026-10-08"
+        with pytest.raises(NudgeError, match="must be after"):
+            screen.request()

@@ -150,8 +150,12 @@ class SimulateScreen(NudgeScreen):
         if values["log"]:
             source: LiveHistory | LogFiles = LogFiles((Path(values["log"]),))
         else:
-            start = parse_instant(values["from"], "from") if values["from"] else None
-            end = parse_instant(values["to"], "to") if values["to"] else None
+            # A time without a zone is read in the workspace's zone, as `nudge simulate` does.
+            zone = settings.zone
+            start = parse_instant(values["from"], "from", zone) if values["from"] else None
+            end = parse_instant(values["to"], "to", zone) if values["to"] else None
+            if start is not None and end is not None and end <= start:
+                raise NudgeError(f"'to' ({values['to']}) must be after 'from' ({values['from']})")
             source = LiveHistory(settings.database, start, end)
         person = values["person"] or None
         saved = CampaignSource(path=Path(version.file))
