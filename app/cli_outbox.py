@@ -291,23 +291,10 @@ def deliveries_list(
 def deliveries_show(key: str, settings: Settings) -> None:
     """One delivery (by id or key): headers and both parts as sent."""
     from app.service.deliveries import get_delivery
+    from app.service.delivery_views import headers_of
 
     d = get_delivery(open_read_store(settings), key)
-    rows = [
-        ("Delivery", f"{d.id} {d.key}{' (test)' if d.test else ''}"),
-        ("State", d.state + (f" ({d.reason})" if d.reason else "")),
-        ("Attempts", str(d.attempts)),
-        ("SMTP", d.smtp_response or "-"),
-        ("Message-ID", d.message_id or "-"),
-        ("From", d.from_address or "-"),
-        ("To", d.to_address or "-"),
-        ("Reply-To", d.reply_to or "-"),
-        ("Subject", d.rendered_subject or d.subject),
-        ("Queued", format_instant(d.created_at)),
-        ("Sent", format_instant(d.sent_at) if d.sent_at else "-"),
-    ]
-    if d.state in ("queued", "limited") and d.next_attempt_at is not None:
-        rows.insert(4, ("Next try", format_instant(d.next_attempt_at)))
+    rows = headers_of(d)
     for name, value in rows:
         click.echo(f"{name + ':':<12} {value}")
     click.echo("\n--- text ---")

@@ -74,15 +74,9 @@ def _line_of(source: str, needle: str) -> int:
     return 1
 
 
-def _check(
-    campaign: Campaign,
-    name: str,
-    source: str,
-    folder: Path,
-    segment_ids: set[str],
-    templates: dict[str, tuple[str, str | None]],
-) -> list[DefinitionError]:
-    errors: list[DefinitionError] = []
+def campaign_segment_refs(campaign: Campaign) -> set[str]:
+    """The ids of every segment a campaign names: its trigger, entry filter, goal and
+    every condition of its steps (branches, splits, wait paths)."""
     refs: set[str] = set()
     if isinstance(campaign.trigger, SegmentTrigger):
         refs.add(campaign.trigger.segment_id)
@@ -95,10 +89,24 @@ def _check(
     for step in walk_steps(campaign.steps):
         if step.branch is not None:
             refs |= segment_refs(step.branch.if_)
-        for label_steps in step.split.paths if step.split else []:
-            refs |= segment_refs(label_steps.when)
-        for path in step.wait_until.paths if step.wait_until else []:
-            refs |= segment_refs(path.when)
+        for split_path in step.split.paths if step.split else []:
+            refs |= segment_refs(split_path.when)
+        for wait_path in step.wait_until.paths if step.wait_until else []:
+            refs |= segment_refs(wait_path.when)
+    return refs
+
+
+def _check(
+    campaign: Campaign,
+    name: str,
+    source: str,
+    folder: Path,
+    segment_ids: set[str],
+    templates: dict[str, tuple[str, str | None]],
+) -> list[DefinitionError]:
+    errors: list[DefinitionError] = []
+    refs = campaign_segment_refs(campaign)
+    for step in walk_steps(campaign.steps):
         if step.send is not None:
             line = _line_of(source, f"id: {step.id}")
             problem = template_error(step.send.subject)

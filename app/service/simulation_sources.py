@@ -19,7 +19,7 @@ from app.core.yamlload import DefinitionError, DefinitionErrors, load_yaml_model
 
 # `_check` is the very check `nudge check` and the loader run on a campaign file (subject
 # and templates parse, segments exist): a draft must pass the same one.
-from app.service.campaigns import _check
+from app.service.campaigns import _check, campaign_segment_refs
 from app.service.logfiles import event_to_operation, open_lines
 from app.service.segments import load_segments
 from app.service.simulate import SimulationCancelled
@@ -84,7 +84,7 @@ def load_simulated(
             )
         if problems:
             # A segment the campaign names that did not load: say why, not just "unknown".
-            refs = _campaign_refs(campaign) - set(loaded.segments)
+            refs = campaign_segment_refs(campaign) - set(loaded.segments)
             errors += [e for e in loaded.errors if Path(e.file).stem in refs]
             errors += problems
             continue
@@ -105,7 +105,7 @@ def _used_segments(
     found: set[str] = set()
     todo: list[str] = []
     for version in versions.values():
-        todo += sorted(_campaign_refs(version.campaign))
+        todo += sorted(campaign_segment_refs(version.campaign))
     while todo:
         seg_id = todo.pop()
         if seg_id in found or seg_id not in conditions:
@@ -113,28 +113,6 @@ def _used_segments(
         found.add(seg_id)
         todo += sorted(segment_refs(conditions[seg_id]))
     return found
-
-
-def _campaign_refs(campaign: Campaign) -> set[str]:
-    from app.core.campaigns import BroadcastTrigger, SegmentTrigger, walk_steps
-
-    refs: set[str] = set()
-    if isinstance(campaign.trigger, SegmentTrigger):
-        refs.add(campaign.trigger.segment_id)
-    if isinstance(campaign.trigger, BroadcastTrigger):
-        refs.add(campaign.trigger.broadcast.segment)
-    if campaign.entry_filter is not None:
-        refs |= segment_refs(campaign.entry_filter)
-    if campaign.goal is not None and campaign.goal.segment_entered is not None:
-        refs.add(campaign.goal.segment_entered)
-    for step in walk_steps(campaign.steps):
-        if step.branch is not None:
-            refs |= segment_refs(step.branch.if_)
-        for split_path in step.split.paths if step.split else []:
-            refs |= segment_refs(split_path.when)
-        for wait_path in step.wait_until.paths if step.wait_until else []:
-            refs |= segment_refs(wait_path.when)
-    return refs
 
 
 # -- operations ------------------------------------------------------------------------------
