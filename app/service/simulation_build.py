@@ -112,9 +112,16 @@ def _funnel(
             step.skipped[key] = step.skipped.get(key, 0) + count
     messages: list[MessageRow] = []
     problems: list[str] = []
-    for person_id, journey_id, step_id, state, why, sent_at, subject, to in (
-        store.deliveries.outcomes(campaign.id)
-    ):
+    for (
+        person_id,
+        journey_id,
+        step_id,
+        state,
+        why,
+        sent_at,
+        subject,
+        to,
+    ) in store.deliveries.outcomes(campaign.id):
         step = by_id.get(step_id)
         if state == "sent" and sent_at is not None:
             funnel.messages += 1

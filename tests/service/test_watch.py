@@ -146,9 +146,7 @@ def test_bad_lines_are_reported_with_file_line_numbers(store: Store, inbox: Path
     append(log, track("m3") + b"[]\n")
     later = watch.catch_up()
     assert (later.lines, later.applied) == (2, 1)
-    assert later.rejected == [
-        LineProblem(str(log), 7, "an operation must be a JSON object")
-    ]
+    assert later.rejected == [LineProblem(str(log), 7, "an operation must be a JSON object")]
 
 
 def test_truncated_file_starts_again_from_the_start(store: Store, inbox: Path) -> None:
