@@ -67,9 +67,21 @@ def ingest(files: tuple[str, ...], as_json: bool, settings: Settings) -> None:
         raise click.ClickException(f"cannot read {missing[0]}: no such file")
     ingestor = open_cli_workspace(settings).ingestor
     summary = IngestSummary()
-    for path in files:
-        with open_lines(path) as lines, byte_progress(file_size(path), path) as advance:
-            ingest_lines(ingestor, lines, path, summary, progress=advance)
+    try:
+        for path in files:
+            with open_lines(path) as lines, byte_progress(file_size(path), path) as advance:
+                ingest_lines(ingestor, lines, path, summary, progress=advance)
+    except KeyboardInterrupt:
+        # Each batch commits whole, so what landed is exactly the applied count; the
+        # batch on the way rolled back. Dedupe keys make a rerun apply only the rest.
+        click.echo(
+            f"interrupted: {summary.applied:,} operations applied, "
+            f"{summary.duplicates:,} duplicates, before the stop (the batch on the way "
+            "was rolled back); rerunning skips what landed only for operations that carry "
+            "a messageId",
+            err=True,
+        )
+        raise SystemExit(130) from None
     echo_summary(summary, as_json)
     if summary.rejected:
         raise SystemExit(1)

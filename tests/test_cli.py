@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -69,6 +70,35 @@ def test_ingest_with_rejected_lines_exits_1_and_names_them(tmp_path: Path) -> No
     assert f"rejected {log}:2: not JSON" in result.output
     assert f"rejected {log}:3: track event has no name" in result.output
     assert json.loads(run("stats", "--json", "--db", "n.db").output)["events"] == 1
+
+
+def test_an_interrupted_ingest_says_what_landed_and_a_rerun_applies_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.service.logfiles as logfiles
+
+    # Clients send a messageId with each operation: a rerun skips what landed.
+    ops = [{**op, "messageId": f"m{n}"} for n, op in enumerate(LOG)]
+    first = write_log(tmp_path / "first.jsonl", ops[:2])
+    second = write_log(tmp_path / "second.jsonl", ops[2:])
+    real = logfiles.ingest_lines
+
+    def stop_at_second(
+        ingestor: Any, lines: Any, source: str, summary: Any, progress: Any = None
+    ) -> Any:
+        if source == str(second):
+            raise KeyboardInterrupt  # Ctrl-C while the second file is read
+        return real(ingestor, lines, source, summary, progress=progress)
+
+    monkeypatch.setattr(logfiles, "ingest_lines", stop_at_second)
+    result = CliRunner().invoke(cli, ["ingest", str(first), str(second), "--db", "n.db"])
+    assert result.exit_code == 130
+    # The first file's two operations committed; nothing of the second.
+    assert "interrupted: 2 operations applied, 0 duplicates" in result.output
+    assert json.loads(run("stats", "--json", "--db", "n.db").output)["events"] == 2
+    monkeypatch.setattr(logfiles, "ingest_lines", real)
+    again = run("ingest", str(first), str(second), "--db", "n.db")
+    assert "4 operations: 2 applied, 2 duplicates" in again.output
 
 
 def test_ingest_reads_stdin() -> None:
