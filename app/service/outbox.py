@@ -213,7 +213,13 @@ class Outbox:
                         stopped = True
                         report.errors.append("lost the scheduler lease; stopped sending")
 
-        await asyncio.gather(*(one(delivery, resend) for delivery, resend in work))
+        if concurrency <= 1:
+            # One at a time: no tasks, no gate (the same order as the gathered tasks,
+            # which start in order; a mailer that never waits runs them one by one).
+            for delivery, resend in work:
+                await one(delivery, resend)
+        else:
+            await asyncio.gather(*(one(delivery, resend) for delivery, resend in work))
         return report
 
     def _mark_sending(self, item: _Ready, now: int, report: SendReport) -> bool:
