@@ -126,7 +126,7 @@ class Replay:
         self.mailer = RecordingMailer()
         self.outbox = Outbox(store, engine, self.settings, self.mailer)
         # The recording mailer's copies are let go after each tick: the wire bytes
-        # would be flattened for nobody (the message is still built and checked).
+        # would be flattened for nobody (the message is still checked: `check_message`).
         self.outbox.flatten = False
         # One message at a time: the recording mailer answers at once, so the pool's
         # tasks would run one after the other anyway (see `_run_tick`).
@@ -279,8 +279,9 @@ def run_simulation(
     """See `app.service.simulate.simulate`.
 
     The scheduler's tick is a coroutine, run to its end without an event loop
-    (`_run_tick`). Called from a thread whose loop is running (an async caller), the simulation runs in
-    a thread of its own and this call waits for it (progress is then called from there).
+    (`_run_tick`). Called from a thread whose loop is running (an async caller), the
+    simulation runs in a thread of its own and this call waits for it (progress is then
+    called from there).
     """
     try:
         asyncio.get_running_loop()
