@@ -45,7 +45,6 @@ __all__ = [
     "MessageError",
     "address",
     "build_message",
-    "check_message",
     "message_id_for",
     "parse_address",
     "resolve_addresses",
@@ -533,46 +532,3 @@ def build_message(
     msg.set_raw("Content-Type", f'multipart/alternative;\n boundary="{boundary}"')
     msg.set_payload([_text_part("plain", text), _text_part("html", html)])
     return msg
-
-
-def check_message(
-    *,
-    subject: str,
-    text: str,
-    html: str,
-    from_address: str | Address,
-    to_address: str | Address,
-    reply_to: str | Address | None = None,
-    date_ms: int,
-    delivery_key: str,
-    unsubscribe_url: str | None = None,
-    unsubscribe_mailto: str | None = None,
-    message_id_domain: str | None = None,
-    message_id: str | None = None,
-) -> None:
-    """Everything `build_message` checks, without building the message: for a sender
-    whose mailer keeps no bytes (the simulator's recording mailer), a delivery still
-    fails exactly when it would live. Same arguments as `build_message`.
-
-    Raises:
-        InvalidAddress, MessageError: what `build_message` raises for the same
-            arguments, in the same order.
-    """
-    if message_id is not None and not _MESSAGE_ID.fullmatch(message_id):
-        raise MessageError(f"invalid Message-ID {_shown(message_id)}")
-    sender = parse_address(from_address)
-    recipient = parse_address(to_address)
-    answer_to = None if reply_to is None else parse_address(reply_to)
-    _list_unsubscribe(unsubscribe_url, unsubscribe_mailto)
-    datetime.fromtimestamp(date_ms // 1000, tz=UTC)
-    _unstructured("Subject", one_line(subject))
-    _mailbox("From", sender)
-    _mailbox("To", recipient)
-    if answer_to is not None:
-        _mailbox("Reply-To", answer_to)
-    if not message_id:
-        message_id_for(delivery_key, message_id_domain or sender.domain)
-    _unstructured("X-Nudge-Delivery", one_line(delivery_key))
-    # The parts' bodies are UTF-8 (`_text_part`): text that cannot be encoded fails.
-    text.encode("utf-8")
-    html.encode("utf-8")

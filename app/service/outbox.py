@@ -26,13 +26,7 @@ from typing import Any
 
 from app.config import Settings
 from app.core.errors import NudgeError
-from app.core.message import (
-    build_message,
-    check_message,
-    message_id_for,
-    parse_address,
-    resolve_addresses,
-)
+from app.core.message import build_message, message_id_for, parse_address, resolve_addresses
 from app.core.models import Delivery, Person
 from app.core.render import History, RenderContext, Renderer
 from app.core.times import HOUR_MS, SECOND_MS
@@ -121,8 +115,8 @@ class Outbox:
         self._in_flight: set[int] = set()
         #: Whether the message is flattened to its wire bytes for the mailer. The
         #: simulator, whose recording mailer keeps nothing, turns it off: the message
-        #: is then only checked (`check_message`: an invalid header fails the delivery
-        #: as it would live) and the mailer is handed empty bytes.
+        #: is still built (so an invalid header fails the delivery as it would live)
+        #: and the mailer is handed empty bytes.
         self.flatten = True
 
     def _secret(self) -> bytes:
@@ -373,9 +367,7 @@ class Outbox:
         delivery.message_id = delivery.message_id or message_id_for(
             f"{self.workspace_id}/{delivery.key}", domain
         )
-        # Without flattening (a mailer that keeps no bytes) the message is only checked:
-        # it fails exactly when building it would.
-        wire = (build_message if self.flatten else check_message)(
+        message = build_message(
             from_address=sender,
             to_address=recipient,
             reply_to=addresses.reply_to,
@@ -394,8 +386,8 @@ class Outbox:
         delivery.rendered_subject, delivery.rendered_text = rendered.subject, rendered.text
         delivery.rendered_html = rendered.html
         # The envelope (`sender_and_recipients`) of the already parsed addresses.
-        data = wire.as_bytes() if wire is not None else b""
-        return _Ready(delivery, data, sender.addr_spec, [recipient.addr_spec])
+        wire = message.as_bytes() if self.flatten else b""
+        return _Ready(delivery, wire, sender.addr_spec, [recipient.addr_spec])
 
     # -- after sending ----------------------------------------------------------------------
 
