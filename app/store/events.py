@@ -117,14 +117,7 @@ class EventsRepo:
 
         Insertion order is the order they were applied, which is what a replay needs.
         """
-        clauses, params = [], []
-        if since is not None:
-            clauses.append("timestamp >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("timestamp < ?")
-            params.append(until)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _time_range(since, until)
         for row in self._conn.execute(
             f"SELECT {_COLUMNS} FROM events {where} ORDER BY seq", params
         ):
@@ -133,14 +126,7 @@ class EventsRepo:
     def iter_by_time(self, since: int | None = None, until: int | None = None) -> Iterator[Event]:
         """Events with `since <= timestamp < until` (either bound optional), in timestamp
         order, ties in insertion order: the order a replay applies them in."""
-        clauses, params = [], []
-        if since is not None:
-            clauses.append("timestamp >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("timestamp < ?")
-            params.append(until)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _time_range(since, until)
         for row in self._conn.execute(
             f"SELECT {_COLUMNS} FROM events {where} ORDER BY timestamp, seq", params
         ):
@@ -148,14 +134,7 @@ class EventsRepo:
 
     def count_range(self, since: int | None = None, until: int | None = None) -> int:
         """How many events have `since <= timestamp < until` (either bound optional)."""
-        clauses, params = [], []
-        if since is not None:
-            clauses.append("timestamp >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("timestamp < ?")
-            params.append(until)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _time_range(since, until)
         row = self._conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()
         return int(row[0])
 
@@ -190,3 +169,16 @@ class EventsRepo:
         """The latest event time, ms UTC, or None when there are no events."""
         row = self._conn.execute("SELECT max(timestamp) FROM events").fetchone()
         return None if row[0] is None else int(row[0])
+
+
+def _time_range(since: int | None, until: int | None) -> tuple[str, list[int]]:
+    """A WHERE clause for `since <= timestamp < until` (either bound optional) and its
+    parameters; an empty clause when neither is given."""
+    clauses, params = [], []
+    if since is not None:
+        clauses.append("timestamp >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("timestamp < ?")
+        params.append(until)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
