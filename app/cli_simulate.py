@@ -72,6 +72,12 @@ def _progress() -> Iterator[Callable[[int, int], None] | None]:
     "base (running version) -> other (CAMPAIGN): what changes if CAMPAIGN replaces it.",
 )
 @click.option("--person", help="Show this person's timeline (external id or email).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes replaying at once, split by person (same report for any count). "
+    "Default: one per core from 20,000 events on; 1 keeps a core free for `nudge serve`.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @settings_options
 def simulate(
@@ -83,6 +89,7 @@ def simulate(
     compare_with: Path | None,
     compare_live: bool,
     person: str | None,
+    workers: int | None,
     as_json: bool,
     settings: Settings,
 ) -> None:
@@ -121,7 +128,9 @@ def simulate(
     source: LiveHistory | LogFiles = (
         LogFiles(event_files) if event_files else LiveHistory(settings.database, from_ms, to_ms)
     )
-    base = SimulationRequest((CampaignSource(campaign),), source, settings, until_ms, person)
+    base = SimulationRequest(
+        (CampaignSource(campaign),), source, settings, until_ms, person, workers
+    )
     other_source: CampaignSource | None = None
     if compare_with is not None:
         other_source = CampaignSource(compare_with)
@@ -148,7 +157,9 @@ def simulate(
                 _fail_on_rejected(report, bool(event_files))
                 return
             # The live version is the base: what changes if the draft replaces it.
-            other = SimulationRequest((other_source,), source, settings, until_ms, person)
+            other = SimulationRequest(
+                (other_source,), source, settings, until_ms, person, workers
+            )
             first, second = (other, base) if compare_live else (base, other)
             result = compare(first, second, progress=progress, cancel=cancel)
         except KeyboardInterrupt:

@@ -96,6 +96,10 @@ class SimulationRequest:
         until_ms: run the clock on to this instant at the end (ms UTC); default: the
             source's `to_ms`, else the last operation's time.
         person: a person (external id or email) whose timeline the report includes.
+        workers: processes replaying at once. The engine decides about each person on
+            their own (see `simulation_groups`), so a long replay is split by person and
+            each part replayed in a process of its own; the report is the same for any
+            count. None: one per core from 20,000 operations on, else 1.
     """
 
     campaigns: tuple[CampaignSource, ...]
@@ -103,6 +107,7 @@ class SimulationRequest:
     settings: Settings
     until_ms: int | None = None
     person: str | None = None
+    workers: int | None = None
 
 
 class Progress(Protocol):

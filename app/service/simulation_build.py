@@ -6,6 +6,7 @@ timeline from their events and the decisions about them.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.campaigns import CampaignVersion, Step
@@ -23,9 +24,11 @@ from app.service.simulation_report import (
 from app.service.simulation_sources import Definitions
 from app.store import Store
 
-#: Detail keys that differ between two runs of the same inputs (derived from the scratch
-#: database's random id), left out of timelines.
-_RANDOM_DETAIL = frozenset({"message_id"})
+#: Detail keys that hold the scratch store's own ids (its random workspace id, journey
+#: row ids, delivery keys made of them), left out of timelines: they differ between runs
+#: of the same inputs split differently by person, and say nothing the campaign, step and
+#: time beside them do not.
+_STORE_IDS = frozenset({"message_id", "journey", "delivery"})
 #: Decisions whose detail names the path taken at a step.
 _PATH_KINDS = {"branch.taken", "wait.met"}
 
@@ -92,7 +95,7 @@ def _funnel(
             exited[reason] += 1
         if at is not None:
             at.exited[reason] = at.exited.get(reason, 0) + 1
-    funnel.journeys = sorted(rows, key=lambda r: (r.entered_at, r.person, r.entry_key))
+    funnel.journeys = sorted(rows, key=journey_order)
     funnel.exited = dict(sorted(exited.items()))
     funnel.conversion_rate = round(funnel.converted / funnel.entered, 6) if funnel.entered else 0.0
     funnel.paths = [
@@ -129,7 +132,9 @@ def _funnel(
                 step.sent += 1
             messages.append(
                 MessageRow(
-                    person=labels.get(person_id, f"#{person_id}"),
+                    # Someone merged away or deleted by the end: the address it went to
+                    # (a row id would differ between runs split differently by person).
+                    person=labels.get(person_id) or to or f"#{person_id}",
                     campaign=campaign.id,
                     step=step_id,
                     entry_key=keys.get(journey_id or 0, ""),
@@ -156,7 +161,7 @@ def _funnel(
 def _clean(detail: Any) -> Any:
     """A detail with its keys sorted (recursively) and run-specific ids left out."""
     if isinstance(detail, dict):
-        return {k: _clean(detail[k]) for k in sorted(detail) if k not in _RANDOM_DETAIL}
+        return {k: _clean(detail[k]) for k in sorted(detail) if k not in _STORE_IDS}
     if isinstance(detail, list):
         return [_clean(v) for v in detail]
     return detail
@@ -198,6 +203,111 @@ def timeline(store: Store, person_key: str) -> tuple[str, list[TimelineEntry]]:
     return person.label, [r[3] for r in rows]
 
 
+@dataclass
+class ReplayOutcome:
+    """What a scratch store holds at the end of a replay, before the operation counts are
+    added: what `build_report` reads, and what a worker process hands back to be merged
+    with the others' (`simulation_merge`).
+
+    Attributes:
+        people: people in the store.
+        funnels: one per campaign, in request order (journeys sorted, as in the report).
+        messages: every message sent, sorted as in the report.
+        failures: per campaign, its sorted distinct `campaign/step: template error`.
+        person: the label of the person whose timeline was asked for, when found here.
+        timeline: that person's timeline (empty when not found here).
+    """
+
+    people: int
+    funnels: list[CampaignFunnel]
+    messages: list[MessageRow]
+    failures: list[list[str]]
+    person: str | None = None
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+
+def journey_order(j: JourneyPath) -> tuple[int, str, str]:
+    """How a funnel lists journeys: by entry time, ties by person, key."""
+    return (j.entered_at, j.person, j.entry_key)
+
+
+def message_order(m: MessageRow) -> tuple[int, str, str, str, str]:
+    """How a report lists messages: by time, ties by campaign, person, step, key."""
+    return (m.at, m.campaign, m.person, m.step, m.entry_key)
+
+
+def collect(
+    store: Store, definitions: Definitions, person: str | None, *, must_find: bool = True
+) -> ReplayOutcome:
+    """Read a finished replay's scratch store.
+
+    Args:
+        person: whose timeline to read, or None.
+        must_find: whether a `person` missing from this store is an error (a worker
+            process holds only some people: the merge decides).
+
+    Raises:
+        NotFound: when `person` is not in the store and `must_find`.
+    """
+    labels = {p.id: p.label for p in store.people.iter_all()}
+    outcome = ReplayOutcome(people=len(labels), funnels=[], messages=[], failures=[])
+    for cid, version in definitions.versions.items():
+        funnel, sent, failed = _funnel(store, version, definitions.sources[cid], labels)
+        outcome.funnels.append(funnel)
+        outcome.messages += sent
+        outcome.failures.append(failed)
+    outcome.messages.sort(key=message_order)
+    if person is not None:
+        try:
+            outcome.person, outcome.timeline = timeline(store, person)
+        except NotFound:
+            if must_find:
+                raise
+    return outcome
+
+
+def assemble(
+    outcome: ReplayOutcome,
+    *,
+    start: int | None,
+    end: int | None,
+    counts: tuple[int, int, int, int, int],
+    problems: list[str],
+    person: str | None,
+    prior: int = 0,
+) -> SimulationReport:
+    """The report of a finished replay from what its store(s) held.
+
+    Args:
+        outcome: what the scratch store held (merged, for a replay split by person).
+        start, end: the virtual span, ms UTC.
+        counts: operations, applied, duplicates, skipped, rejected.
+        problems: `where: reason` of rejected operations (the first few).
+        person: whose timeline was asked for, or None.
+        prior: operations recorded before the range, applied as the starting state.
+
+    Raises:
+        NotFound: when `person` was asked for and is not in the replay.
+    """
+    if person is not None and outcome.person is None:
+        raise NotFound(f"person {person} is not in the replayed events")
+    report = SimulationReport(
+        start=start,
+        start_iso=None if start is None else format_instant(start),
+        end=end,
+        end_iso=None if end is None else format_instant(end),
+        people=outcome.people,
+        prior=prior,
+    )
+    report.operations, report.applied, report.duplicates, report.skipped, report.rejected = counts
+    report.campaigns = outcome.funnels
+    report.messages = outcome.messages
+    failures = [line for lines in outcome.failures for line in lines]
+    report.problems = problems + failures[: max(0, 20 - len(problems))]
+    report.person, report.timeline = outcome.person, outcome.timeline
+    return report
+
+
 def build_report(
     store: Store,
     definitions: Definitions,
@@ -209,41 +319,14 @@ def build_report(
     person: str | None,
     prior: int = 0,
 ) -> SimulationReport:
-    """The report of a finished replay.
-
-    Args:
-        store: the scratch store.
-        definitions: the campaigns simulated (in request order) and their sources.
-        start, end: the virtual span, ms UTC.
-        counts: operations, applied, duplicates, skipped, rejected.
-        problems: `where: reason` of rejected operations (the first few).
-        person: whose timeline to include, or None.
-        prior: operations recorded before the range, applied as the starting state.
+    """The report of a finished replay in one scratch store (`collect`, then `assemble`;
+    see `assemble` for the arguments).
 
     Raises:
         NotFound: when `person` is not in the replay.
     """
-    labels = {p.id: p.label for p in store.people.iter_all()}
-    report = SimulationReport(
-        start=start,
-        start_iso=None if start is None else format_instant(start),
-        end=end,
-        end_iso=None if end is None else format_instant(end),
-        people=len(labels),
+    outcome = collect(store, definitions, person)
+    return assemble(
+        outcome, start=start, end=end, counts=counts, problems=problems, person=person,
         prior=prior,
-    )
-    report.operations, report.applied, report.duplicates, report.skipped, report.rejected = counts
-    messages: list[MessageRow] = []
-    failures: list[str] = []
-    for cid, version in definitions.versions.items():
-        funnel, sent, failed = _funnel(store, version, definitions.sources[cid], labels)
-        report.campaigns.append(funnel)
-        messages += sent
-        failures += failed
-    report.messages = sorted(
-        messages, key=lambda m: (m.at, m.campaign, m.person, m.step, m.entry_key)
-    )
-    report.problems = problems + failures[: max(0, 20 - len(problems))]
-    if person is not None:
-        report.person, report.timeline = timeline(store, person)
-    return report
+    )  # fmt: skip

@@ -14,8 +14,10 @@ from app.core.clock import FixedClock
 from app.core.errors import NudgeError
 from app.service.ingest import Ingestor
 from app.service.simulate import LiveHistory, LogFiles, SimulationCancelled, SimulationRequest
+from app.service.simulation_groups import IdentityGroups
 from app.service.simulation_sources import (
     Definitions,
+    ReadOps,
     ReplayOp,
     count_history,
     iter_history,
@@ -68,12 +70,15 @@ class ReplayInput:
         self.to_ms: int | None = None
         # Recorded before `from`: applied as the state the campaigns go live on.
         self.prior: Iterable[ReplayOp] = ()
+        self._source = source
+        self._read: ReadOps | None = None
         if isinstance(source, LogFiles):
             read = read_log_files(source.paths, None if cancel is None else cancel.is_set)
             self.rejected, self.problems = read.rejected, read.problems
             self.total = len(read.ops)
             # Reversed, so that each operation is dropped (popped) once replayed.
             read.ops.reverse()
+            self._read = read
             self._ops: Iterable[ReplayOp] = _drain(read.ops)
         elif isinstance(source, LiveHistory):
             self.from_ms, self.to_ms = source.from_ms, source.to_ms
@@ -86,6 +91,24 @@ class ReplayInput:
 
     def __iter__(self) -> Iterator[ReplayOp]:
         return iter(self._ops)
+
+    def grouped(self) -> tuple[list[ReplayOp], list[ReplayOp], IdentityGroups]:
+        """Everything at once, each operation with its node in the returned groups (what a
+        replay split by person needs): (prior, operations in replay order, groups). The
+        operations are handed over: iterating this input afterwards gives nothing."""
+        if self._read is not None:
+            ops = self._read.ops[::-1]
+            self._read.ops.clear()
+            return [], ops, self._read.groups
+        source = self._source
+        assert isinstance(source, LiveHistory)
+        groups = IdentityGroups()
+        prior: list[ReplayOp] = []
+        if source.from_ms is not None:
+            prior = list(iter_history(source.database, None, source.from_ms, groups))
+        ops = list(iter_history(source.database, source.from_ms, source.to_ms, groups))
+        self._ops = ()
+        return prior, ops, groups
 
 
 def _drain(ops: list[ReplayOp]) -> Iterator[ReplayOp]:

@@ -118,7 +118,8 @@ class MessageRow(_Model):
     """A message the simulation sent (to its recording mailer).
 
     Attributes:
-        person: the person's external id (else email, else `#row`).
+        person: the person's external id (else email, else `#row`); for someone
+            merged away or deleted by the end, the address it went to.
         campaign, step: where it came from. entry_key: the journey's key ('' without one).
         at: when it went out, ms UTC; at_iso: the same in ISO 8601.
         subject: the rendered subject.

@@ -6,9 +6,11 @@ due instant, and a recording mailer (DESIGN.md invariant 1).
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import tempfile
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,10 @@ from app.store.instant_index import IndexedSegmentsRepo
 #: Segments whose membership changes with time alone (and date triggers) are swept at
 #: least this often in virtual time, on the hour, beside the due instants.
 SWEEP_MS = HOUR_MS
+#: From this many operations on, a simulation is split by person across worker
+#: processes, one per core (`simulation_workers`); at most this many.
+WORKERS_FROM = 20_000
+MAX_WORKERS = 8
 #: Progress is reported every this many operations.
 PROGRESS_EVERY = 1_000
 #: Operations (and their ticks) per commit of the scratch database. Each operation and
@@ -156,7 +162,44 @@ class Replay:
         self.duplicates = 0
         self.skipped = 0
         self.rejected = 0
-        self.problems: list[str] = []
+        #: (position in the replay, `where: reason`) of the first rejected operations.
+        self.problems: list[tuple[int, str]] = []
+
+    def replay(
+        self,
+        ops: Iterable[tuple[int, ReplayOp]],
+        cancel: threading.Event | None,
+        replayed: Callable[[int], None] | None = None,
+    ) -> int:
+        """Replay (position, operation) pairs in order, each after a tick at every due
+        instant before it; `replayed(count)` is called every `PROGRESS_EVERY` operations.
+        Returns how many were replayed.
+
+        Raises:
+            SimulationCancelled: soon after `cancel` is set.
+            NudgeError: when a scheduler tick fails.
+        """
+        done = 0
+        for position, op in ops:
+            if cancel is not None and cancel.is_set():
+                raise SimulationCancelled("simulation cancelled")
+            if done % COMMIT_EVERY == 0:
+                self.group()
+            self.run_until(op.timestamp, cancel)
+            self.apply(op, position)
+            done += 1
+            if replayed is not None and done % PROGRESS_EVERY == 0:
+                replayed(done)
+        return done
+
+    def finish(self, end: int | None, cancel: threading.Event | None) -> None:
+        """Tick at every due instant up to `end` (None: the clock's instant, the last
+        operation's), leave the clock there (or later) and commit."""
+        self.group()
+        target = self.clock.at_ms if end is None else end
+        self.run_until(target, cancel)
+        self.clock.at_ms = max(self.clock.at_ms, target)
+        self.settle()
 
     def close(self) -> None:
         """Close the scratch database."""
@@ -238,8 +281,9 @@ class Replay:
             if self.next_due is not None and self.next_due <= at and stuck:
                 self.next_due = None  # looked at again after the next operation
 
-    def apply(self, op: ReplayOp) -> None:
-        """Apply one operation at its own time (its received time too)."""
+    def apply(self, op: ReplayOp, position: int) -> None:
+        """Apply one operation at its own time (its received time too); `position` is its
+        place in the whole replay (what orders the problems of a replay split by person)."""
         self.clock.at_ms = max(op.timestamp, self.clock.at_ms)
         raw = orjson.loads(op.raw)
         report = self.workspace.ingestor.apply([raw], [len(op.raw)])
@@ -249,7 +293,7 @@ class Replay:
         for problem in report.rejected:
             self.rejected += 1
             if len(self.problems) < MAX_PROBLEMS:
-                self.problems.append(f"{op.where}: {problem.reason}")
+                self.problems.append((position, f"{op.where}: {problem.reason}"))
         self._refresh_due()
 
 
@@ -309,49 +353,32 @@ def _run(
 ) -> SimulationReport:
     definitions = load_request_definitions(request)
     ops = ReplayInput(request, cancel)
+    workers = worker_count(request.workers, ops.total)
+    if workers > 1:
+        from app.service.simulation_workers import run_in_workers
+
+        return run_in_workers(request, definitions, ops, workers, progress, cancel)
     total = ops.total
     with tempfile.TemporaryDirectory(prefix="nudge-sim-") as folder:
-        replay: Replay | None = None
-        done = 0
-        first: int | None = None
+        stream = iter(ops)
+        head = next(stream, None)
+        if head is None:
+            first = ops.from_ms if ops.from_ms is not None else request.until_ms or 0
+        else:
+            first = head.timestamp if ops.from_ms is None else min(ops.from_ms, head.timestamp)
+        replay = Replay(
+            request.settings, definitions, Path(folder) / "scratch.db", first, ops.prior, cancel
+        )
         try:
-            for op in ops:
-                if cancel is not None and cancel.is_set():
-                    raise SimulationCancelled("simulation cancelled")
-                if replay is None:
-                    first = op.timestamp if ops.from_ms is None else min(ops.from_ms, op.timestamp)
-                    replay = Replay(
-                        request.settings,
-                        definitions,
-                        Path(folder) / "scratch.db",
-                        first,
-                        ops.prior,
-                        cancel,
-                    )
-                if done % COMMIT_EVERY == 0:
-                    replay.group()
-                replay.run_until(op.timestamp, cancel)
-                replay.apply(op)
-                done += 1
-                if progress is not None and done % PROGRESS_EVERY == 0:
-                    progress(done, total)
-            if replay is None:
-                first = ops.from_ms if ops.from_ms is not None else request.until_ms or 0
-                replay = Replay(
-                    request.settings,
-                    definitions,
-                    Path(folder) / "scratch.db",
-                    first,
-                    ops.prior,
-                    cancel,
-                )
+
+            def replayed(count: int) -> None:
+                if progress is not None:
+                    progress(count, total)
+
+            everything = itertools.chain(() if head is None else (head,), stream)
+            done = replay.replay(enumerate(everything), cancel, replayed)
             end = request.until_ms if request.until_ms is not None else ops.to_ms
-            if end is None:
-                end = replay.clock.at_ms
-            replay.group()
-            replay.run_until(end, cancel)
-            replay.settle()
-            replay.clock.at_ms = max(replay.clock.at_ms, end)
+            replay.finish(end, cancel)
             if progress is not None and (done == 0 or done % PROGRESS_EVERY):
                 progress(done, total)
             return build_report(
@@ -366,10 +393,24 @@ def _run(
                     replay.skipped,
                     replay.rejected + ops.rejected,
                 ),
-                problems=(ops.problems + replay.problems)[:MAX_PROBLEMS],
+                problems=(ops.problems + [text for _, text in replay.problems])[:MAX_PROBLEMS],
                 person=request.person,
                 prior=replay.prior,
             )
         finally:
-            if replay is not None:
-                replay.close()
+            replay.close()
+
+
+def worker_count(asked: int | None, operations: int) -> int:
+    """How many worker processes replay `operations`: `asked` when given (at least 1),
+    else one per core (at most `MAX_WORKERS`) from `WORKERS_FROM` operations on, below
+    which starting processes costs more than it saves."""
+    if asked is not None:
+        return max(1, asked)
+    if operations < WORKERS_FROM:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))

@@ -23,6 +23,7 @@ from app.service.campaigns import _check, campaign_segment_refs
 from app.service.logfiles import event_to_operation, open_lines
 from app.service.segments import load_segments
 from app.service.simulate import SimulationCancelled
+from app.service.simulation_groups import IdentityGroups
 from app.store import Store
 
 #: Problems kept in a report (the counts cover them all).
@@ -120,12 +121,14 @@ def _used_segments(
 
 @dataclass(slots=True)
 class ReplayOp:
-    """One operation to replay: its time (ms UTC), its JSON text, and where it came from
-    (`file:line`, or `db:seq`)."""
+    """One operation to replay: its time (ms UTC), its JSON text, where it came from
+    (`file:line`, or `db:seq`), and its node in the source's `IdentityGroups` (-1 when
+    not grouped)."""
 
     timestamp: int
     raw: bytes
     where: str
+    group: int = -1
 
 
 @dataclass(slots=True)
@@ -135,6 +138,7 @@ class ReadOps:
     ops: list[ReplayOp] = field(default_factory=list)
     rejected: int = 0
     problems: list[str] = field(default_factory=list)
+    groups: IdentityGroups = field(default_factory=IdentityGroups)
 
     def reject(self, where: str, reason: str) -> None:
         """Count a line that cannot be replayed (the first few are kept with the reason)."""
@@ -189,7 +193,7 @@ def read_log_files(paths: tuple[Path, ...], cancelled: Callable[[], bool] | None
                 except InvalidOperation as exc:
                     found.reject(where, exc.message)
                     continue
-                found.ops.append(ReplayOp(op.timestamp, text, where))
+                found.ops.append(ReplayOp(op.timestamp, text, where, found.groups.add(op)))
     found.ops.sort(key=lambda o: o.timestamp)  # stable: ties keep file order
     return found
 
@@ -207,10 +211,15 @@ def count_history(database: Path, from_ms: int | None, to_ms: int | None) -> int
         store.close()
 
 
-def iter_history(database: Path, from_ms: int | None, to_ms: int | None) -> Iterator[ReplayOp]:
+def iter_history(
+    database: Path,
+    from_ms: int | None,
+    to_ms: int | None,
+    groups: IdentityGroups | None = None,
+) -> Iterator[ReplayOp]:
     """The live database's events over `[from_ms, to_ms)` as operations, in timestamp
     order (ties in the order they were applied), read through a read-only connection
-    opened in the calling thread.
+    opened in the calling thread; with `groups`, each joined into them.
 
     Raises:
         ConfigError: when the database cannot be opened read-only.
@@ -218,11 +227,18 @@ def iter_history(database: Path, from_ms: int | None, to_ms: int | None) -> Iter
     store = Store.open_readonly(database)
     try:
         for event in store.events.iter_by_time(from_ms, to_ms):
-            yield ReplayOp(
-                event.timestamp, orjson.dumps(event_to_operation(event)), f"db:{event.seq}"
-            )
+            op = event_to_operation(event)
+            group = -1 if groups is None else _group(groups, op)
+            yield ReplayOp(event.timestamp, orjson.dumps(op), f"db:{event.seq}", group)
     finally:
         store.close()
+
+
+def _group(groups: IdentityGroups, raw: dict[str, object]) -> int:
+    try:
+        return groups.add(parse_operation(raw, 0))
+    except InvalidOperation:  # stored events always parse; ingest would reject it anyway
+        return -1
 
 
 def live_version(database: Path, campaign_id: str) -> tuple[str, str]:

@@ -1,0 +1,232 @@
+"""A long simulation split by person across worker processes.
+
+The engine decides about each person on their own, and operations reach across people
+only through shared identifiers (`simulation_groups`). So the operations are split into
+parts that share no identifier, each part is replayed by a worker process exactly as a
+whole replay would (same start instant, same sweep grid and broadcast instants, same end,
+the production engine, scheduler and outbox over a scratch database of its own), and the
+parts' outcomes are merged (`simulation_merge`). The report is the same for any number of
+workers; `tests/service/test_simulate_workers.py` checks it against one process.
+
+Workers are started with `spawn` (a fresh interpreter: the console calls this from a
+thread, and forking a threaded process is unsafe). Each reads its part from a file in the
+simulation's temporary folder, reports progress over a pipe, and hands back its outcome;
+a cancelled simulation stops its workers at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import resource
+import tempfile
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from app.config import Settings
+from app.core.errors import NudgeError
+from app.service.simulate import Progress, SimulationCancelled, SimulationRequest
+from app.service.simulation_build import ReplayOutcome, assemble, collect
+from app.service.simulation_groups import split
+from app.service.simulation_inputs import ReplayInput
+from app.service.simulation_merge import merge_outcomes
+from app.service.simulation_report import SimulationReport
+from app.service.simulation_sources import MAX_PROBLEMS, Definitions, ReplayOp
+
+#: How often (seconds) the parent looks at the cancel event while it waits.
+_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What one worker replays (pickled to it)."""
+
+    index: int
+    settings: Settings
+    definitions: Definitions
+    ops_file: Path
+    database: Path
+    start: int
+    end: int
+    person: str | None
+
+
+@dataclass
+class _Done:
+    """What one worker hands back."""
+
+    outcome: ReplayOutcome
+    counts: tuple[int, int, int, int]  # applied, duplicates, skipped, rejected
+    problems: list[tuple[int, str]]
+    prior: int
+    clock: int
+    peak_kb: int
+
+
+def run_in_workers(
+    request: SimulationRequest,
+    definitions: Definitions,
+    ops: ReplayInput,
+    workers: int,
+    progress: Progress | None,
+    cancel: threading.Event | None,
+) -> SimulationReport:
+    """Replay `ops` in `workers` processes, split by person, and report as one replay.
+
+    Raises:
+        SimulationCancelled: soon after `cancel` is set (the workers are stopped).
+        NudgeError: what a worker raised (a failed tick), or a worker that died.
+        NotFound: when `request.person` is in no part.
+    """
+    prior, replayed, groups = ops.grouped()
+    total = ops.total
+    if not replayed:  # nothing to split: the one-process path handles it
+        raise NudgeError("a split replay needs operations")
+    start = replayed[0].timestamp
+    if ops.from_ms is not None:
+        start = min(ops.from_ms, start)
+    end = request.until_ms if request.until_ms is not None else ops.to_ms
+    if end is None:
+        end = replayed[-1].timestamp
+    parts = split([groups.root(op.group) for op in replayed], workers)
+    prior_parts = split([groups.root(op.group) for op in prior], workers) if prior else []
+    with tempfile.TemporaryDirectory(prefix="nudge-sim-") as name:
+        folder = Path(name)
+        specs = []
+        for index in range(workers):
+            ops_file = folder / f"part-{index}.ops"
+            mine = [
+                (position, op.timestamp, op.raw, op.where)
+                for position, (op, part) in enumerate(zip(replayed, parts, strict=True))
+                if part == index
+            ]
+            before = [
+                (op.timestamp, op.raw, op.where)
+                for op, part in zip(prior, prior_parts, strict=True)
+                if part == index
+            ]
+            with ops_file.open("wb") as out:
+                pickle.dump((before, mine), out, protocol=pickle.HIGHEST_PROTOCOL)
+            specs.append(
+                _Part(
+                    index, request.settings, definitions, ops_file,
+                    folder / f"part-{index}.db", start, end, request.person,
+                )
+            )  # fmt: skip
+        del prior, replayed, parts, prior_parts, mine, before
+        done = _run_parts(specs, total, progress, cancel)
+    applied, duplicates, skipped, rejected = (sum(d.counts[i] for d in done) for i in range(4))
+    problems = sorted(p for d in done for p in d.problems)
+    return assemble(
+        merge_outcomes([d.outcome for d in done]),
+        start=start,
+        end=max(d.clock for d in done),
+        counts=(total + ops.rejected, applied, duplicates, skipped, rejected + ops.rejected),
+        problems=(ops.problems + [text for _, text in problems])[:MAX_PROBLEMS],
+        person=request.person,
+        prior=sum(d.prior for d in done),
+    )
+
+
+def _run_parts(
+    specs: list[_Part], total: int, progress: Progress | None, cancel: threading.Event | None
+) -> list[_Done]:
+    """Start a worker per part and wait for all of them, passing their progress on."""
+    context = multiprocessing.get_context("spawn")
+    running: dict[Connection, tuple[int, Any]] = {}
+    results: dict[int, _Done] = {}
+    counts = [0] * len(specs)
+    try:
+        for spec in specs:
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_work, args=(spec, send), name=f"nudge-simulation-{spec.index}"
+            )
+            process.start()
+            send.close()
+            running[receive] = (spec.index, process)
+        while running:
+            if cancel is not None and cancel.is_set():
+                raise SimulationCancelled("simulation cancelled")
+            for conn in wait(list(running), timeout=_POLL_S):
+                assert isinstance(conn, Connection)
+                index, process = running[conn]
+                try:
+                    kind, value = conn.recv()
+                except EOFError:
+                    process.join()
+                    raise NudgeError(
+                        f"simulation worker {index} stopped unexpectedly "
+                        f"(exit code {process.exitcode})"
+                    ) from None
+                if kind == "progress":
+                    counts[index] = value
+                    if progress is not None:
+                        progress(sum(counts), total)
+                elif kind == "done":
+                    results[index] = value
+                    del running[conn]
+                    conn.close()
+                    process.join()
+                else:
+                    raise value
+    finally:
+        for _, process in running.values():
+            process.terminate()
+        for conn, (_, process) in running.items():
+            process.join()
+            conn.close()
+    if progress is not None:
+        progress(total, total)
+    return [results[i] for i in range(len(specs))]
+
+
+def _work(spec: _Part, conn: Connection) -> None:
+    """A worker process: replay one part and send back its outcome (or its error)."""
+    # The parent may be drawing the console on this terminal: nothing of a worker's may
+    # land on it. Its errors travel over the pipe.
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)
+    os.dup2(quiet, 2)
+    try:
+        conn.send(("done", _replay_part(spec, conn)))
+    except BaseException as exc:  # handed to the parent, which raises it
+        try:
+            pickle.dumps(exc)
+        except Exception:
+            exc = NudgeError(f"{type(exc).__name__}: {exc}")
+        conn.send(("error", exc))
+    finally:
+        conn.close()
+
+
+def _replay_part(spec: _Part, conn: Connection) -> _Done:
+    from app.service.simulation_runner import Replay
+
+    with spec.ops_file.open("rb") as source:
+        before, mine = pickle.load(source)
+    os.unlink(spec.ops_file)
+    prior = [ReplayOp(t, raw, where) for t, raw, where in before]
+    replay = Replay(spec.settings, spec.definitions, spec.database, spec.start, prior)
+    del before, prior
+    try:
+        ops = ((position, ReplayOp(t, raw, where)) for position, t, raw, where in mine)
+        replay.replay(ops, None, lambda count: conn.send(("progress", count)))
+        conn.send(("progress", len(mine)))
+        del mine
+        replay.finish(spec.end, None)
+        outcome = collect(replay.store, spec.definitions, spec.person, must_find=False)
+        return _Done(
+            outcome,
+            (replay.applied, replay.duplicates, replay.skipped, replay.rejected),
+            replay.problems,
+            replay.prior,
+            replay.clock.at_ms,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        )
+    finally:
+        replay.close()
