@@ -17,6 +17,9 @@ _COLUMNS = (
 # SQLite's default limit on bound parameters is 999 on older builds.
 _CHUNK = 500
 
+#: The highest person id ever deleted (kv): ids are not reused.
+_HIGH_WATER = "people_deleted_max_id"
+
 
 def _person(row: Sequence[Any]) -> Person:
     return Person(
@@ -82,8 +85,14 @@ class PeopleRepo:
         return list(found.values())
 
     def next_id(self) -> int:
-        """The id the next new person gets (ids are allocated by the writer)."""
-        row = self._conn.execute("SELECT coalesce(max(id), 0) + 1 FROM people").fetchone()
+        """The id the next new person gets (ids are allocated by the writer). Never the
+        id of someone deleted or merged away: their deliveries and decisions keep that
+        id, and a new person must not inherit them (their message limit, their log)."""
+        row = self._conn.execute(
+            "SELECT max(coalesce((SELECT max(id) FROM people), 0), "
+            f"coalesce((SELECT CAST(value AS INTEGER) FROM kv WHERE name = '{_HIGH_WATER}'), 0))"
+            " + 1"
+        ).fetchone()
         return int(row[0])
 
     def insert_many(self, people: Iterable[Person]) -> None:
@@ -116,7 +125,13 @@ class PeopleRepo:
             )
 
     def delete(self, person_id: int) -> None:
-        """Delete a person; their events go with them (ON DELETE CASCADE)."""
+        """Delete a person; their events go with them (ON DELETE CASCADE). Their id is
+        never given again (`next_id`)."""
+        self._conn.execute(
+            "INSERT INTO kv (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+            (_HIGH_WATER, str(person_id)),
+        )
         self._conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
 
     def count(self) -> int:

@@ -229,6 +229,24 @@ def test_delete_removes_person_and_their_events(ingestor: Ingestor, store: Store
     assert [a.kind for a in store.activity.latest()] == ["person.deleted"]
 
 
+def test_a_new_person_never_gets_the_id_of_someone_deleted_or_merged_away(
+    ingestor: Ingestor, store: Store
+) -> None:
+    # Deliveries and decisions keep a deleted person's id: a newcomer given the same id
+    # would inherit them (their message limit, their log).
+    ingestor.apply([identify("u1", {}, T0), identify("u2", {}, T0), identify("u3", {}, T0)])
+    ids = {u: store.people.by_external_id(u).id for u in ("u1", "u2", "u3")}  # type: ignore[union-attr]
+    assert sorted(ids.values()) == [1, 2, 3]
+    ingestor.apply([cio("delete", {"id": "u3"}, timestamp=T0 + 1)])
+    ingestor.apply([identify("u4", {}, T0 + 2)])
+    assert store.people.by_external_id("u4").id == 4  # type: ignore[union-attr]
+    merge = {"type": "person", "action": "merge", "primary": {"id": "u1"},
+             "secondary": {"id": "u4"}, "timestamp": T0 + 3}  # fmt: skip
+    assert ingestor.apply([merge]).applied == 1
+    ingestor.apply([identify("u5", {}, T0 + 4)])
+    assert store.people.by_external_id("u5").id == 5  # type: ignore[union-attr]
+
+
 def test_delete_of_nobody_is_skipped(ingestor: Ingestor, store: Store) -> None:
     report = ingestor.apply([cio("delete", {"id": "nobody"})])
     # Nothing to delete, but the operation itself is kept in the log.
