@@ -92,8 +92,9 @@ def run_in_workers(
     end = request.until_ms if request.until_ms is not None else ops.to_ms
     if end is None:
         end = replayed[-1].timestamp
-    parts = split([groups.root(op.group) for op in replayed], workers)
-    prior_parts = split([groups.root(op.group) for op in prior], workers) if prior else []
+    # One split of both: a person's history before the range goes where their replay goes.
+    every = split([groups.root(op.group) for op in (*prior, *replayed)], workers)
+    prior_parts, parts = every[: len(prior)], every[len(prior) :]
     with tempfile.TemporaryDirectory(prefix="nudge-sim-") as name:
         folder = Path(name)
         specs = []
@@ -117,7 +118,7 @@ def run_in_workers(
                     folder / f"part-{index}.db", start, end, request.person,
                 )
             )  # fmt: skip
-        del prior, replayed, parts, prior_parts, mine, before
+        del prior, replayed, every, parts, prior_parts, mine, before
         done = _run_parts(specs, total, progress, cancel)
     applied, duplicates, skipped, rejected = (sum(d.counts[i] for d in done) for i in range(4))
     problems = sorted(p for d in done for p in d.problems)

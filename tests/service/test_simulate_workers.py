@@ -263,3 +263,32 @@ def test_cancel_stops_the_workers(tmp_path: Path) -> None:
         simulate(_request(folder, log, 2, T0 + 9 * DAY), progress=progress, cancel=cancel)
     assert calls and max(calls) < len(ops)
     assert not [c for c in __import__("multiprocessing").active_children()]
+
+
+def test_recorded_history_with_a_prior_range_same_report_with_workers(tmp_path: Path) -> None:
+    from app.service.simulate import LiveHistory
+    from tests.service.simulate_kit import live_database, offer_folder, read_offers
+
+    live_database(tmp_path / "live.db").close()
+    folder = tmp_path / "campaigns"
+    offer_folder(folder)
+    times = sorted(ts for offer in read_offers().values() for _, ts in offer.events)
+    # From the middle on: the first half is applied first as the state (prior) in each
+    # worker, split by the same groups as the replayed half.
+    middle = times[len(times) // 2]
+    settings = load_settings(database=tmp_path / "live.db", campaigns=folder)
+
+    def run(workers: int) -> str:
+        request = SimulationRequest(
+            (CampaignSource(folder / "offer.yaml"),),
+            LiveHistory(tmp_path / "live.db", middle, None),
+            settings,
+            until_ms=times[-1] + 31 * DAY,
+            workers=workers,
+        )
+        return report_json(simulate(request))
+
+    single = run(1)
+    report = json.loads(single)
+    assert report["prior"] > 0 and report["messages"]
+    assert run(3) == single
