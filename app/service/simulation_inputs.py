@@ -97,9 +97,11 @@ class ReplayInput:
         replay split by person needs): (prior, operations in replay order, groups). The
         operations are handed over: iterating this input afterwards gives nothing."""
         if self._read is not None:
-            ops = self._read.ops[::-1]
-            self._read.ops.clear()
-            return [], ops, self._read.groups
+            read, self._read = self._read, None
+            ops = read.ops[::-1]
+            read.ops.clear()
+            self._ops = ()
+            return [], ops, read.groups
         source = self._source
         assert isinstance(source, LiveHistory)
         groups = IdentityGroups()

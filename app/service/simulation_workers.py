@@ -16,12 +16,14 @@ a cancelled simulation stops its workers at once.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
 import resource
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -49,6 +51,7 @@ class _Part:
     settings: Settings
     definitions: Definitions
     ops_file: Path
+    outcome_file: Path
     database: Path
     start: int
     end: int
@@ -57,9 +60,8 @@ class _Part:
 
 @dataclass
 class _Done:
-    """What one worker hands back."""
+    """What one worker hands back over the pipe (its outcome is in its file)."""
 
-    outcome: ReplayOutcome
     counts: tuple[int, int, int, int]  # applied, duplicates, skipped, rejected
     problems: list[tuple[int, str]]
     prior: int
@@ -95,6 +97,7 @@ def run_in_workers(
     # One split of both: a person's history before the range goes where their replay goes.
     every = split([groups.root(op.group) for op in (*prior, *replayed)], workers)
     prior_parts, parts = every[: len(prior)], every[len(prior) :]
+    del groups  # a key per identifier and event id: let it go before the workers run
     with tempfile.TemporaryDirectory(prefix="nudge-sim-") as name:
         folder = Path(name)
         specs = []
@@ -115,15 +118,19 @@ def run_in_workers(
             specs.append(
                 _Part(
                     index, request.settings, definitions, ops_file,
-                    folder / f"part-{index}.db", start, end, request.person,
+                    folder / f"part-{index}.outcome", folder / f"part-{index}.db",
+                    start, end, request.person,
                 )
             )  # fmt: skip
         del prior, replayed, every, parts, prior_parts, mine, before
+        gc.collect()
         done = _run_parts(specs, total, progress, cancel)
+        # Read once every worker has exited (and let go of its memory).
+        outcomes = [_load(spec.outcome_file) for spec in specs]
     applied, duplicates, skipped, rejected = (sum(d.counts[i] for d in done) for i in range(4))
     problems = sorted(p for d in done for p in d.problems)
     return assemble(
-        merge_outcomes([d.outcome for d in done]),
+        merge_outcomes(outcomes),
         start=start,
         end=max(d.clock for d in done),
         counts=(total + ops.rejected, applied, duplicates, skipped, rejected + ops.rejected),
@@ -205,24 +212,40 @@ def _work(spec: _Part, conn: Connection) -> None:
         conn.close()
 
 
+def _drain(mine: list[tuple[int, int, bytes, str]]) -> Iterator[tuple[int, ReplayOp]]:
+    """(position, operation) from a reversed list of tuples, each let go of once out."""
+    while mine:
+        position, t, raw, where = mine.pop()
+        yield position, ReplayOp(t, raw, where)
+
+
+def _load(path: Path) -> ReplayOutcome:
+    with path.open("rb") as source:
+        outcome: ReplayOutcome = pickle.load(source)
+    path.unlink()
+    return outcome
+
+
 def _replay_part(spec: _Part, conn: Connection) -> _Done:
     from app.service.simulation_runner import Replay
 
     with spec.ops_file.open("rb") as source:
         before, mine = pickle.load(source)
     os.unlink(spec.ops_file)
+    count = len(mine)
     prior = [ReplayOp(t, raw, where) for t, raw, where in before]
     replay = Replay(spec.settings, spec.definitions, spec.database, spec.start, prior)
     del before, prior
     try:
-        ops = ((position, ReplayOp(t, raw, where)) for position, t, raw, where in mine)
-        replay.replay(ops, None, lambda count: conn.send(("progress", count)))
-        conn.send(("progress", len(mine)))
-        del mine
+        mine.reverse()  # popped from the end (`_drain`): each let go of once replayed
+        replay.replay(_drain(mine), None, lambda done: conn.send(("progress", done)))
+        conn.send(("progress", count))
         replay.finish(spec.end, None)
         outcome = collect(replay.store, spec.definitions, spec.person, must_find=False)
+        with spec.outcome_file.open("wb") as out:
+            pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
+        del outcome
         return _Done(
-            outcome,
             (replay.applied, replay.duplicates, replay.skipped, replay.rejected),
             replay.problems,
             replay.prior,
