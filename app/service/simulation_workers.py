@@ -8,24 +8,25 @@ the production engine, scheduler and outbox over a scratch database of its own),
 parts' outcomes are merged (`simulation_merge`). The report is the same for any number of
 workers; `tests/service/test_simulate_workers.py` checks it against one process.
 
-Workers are started with `spawn` (a fresh interpreter: the console calls this from a
-thread, and forking a threaded process is unsafe). Each reads its part from a file in the
-simulation's temporary folder, reports progress over a pipe, and hands back its outcome;
-a cancelled simulation stops its workers at once.
+Workers are fresh interpreters (`python -m app.service.simulation_workers SPEC`: the
+console calls this from a thread, and forking a threaded process is unsafe). Each reads
+its part from a file in the simulation's temporary folder, reports progress on its
+stdout and leaves its outcome in a file; a cancelled simulation kills its workers.
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import pickle
 import resource
+import selectors
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class _Part:
     definitions: Definitions
     ops_file: Path
     outcome_file: Path
+    result_file: Path
     database: Path
     start: int
     end: int
@@ -60,7 +62,7 @@ class _Part:
 
 @dataclass
 class _Done:
-    """What one worker hands back over the pipe (its outcome is in its file)."""
+    """What one worker hands back in its result file (its outcome is in its own file)."""
 
     counts: tuple[int, int, int, int]  # applied, duplicates, skipped, rejected
     problems: list[tuple[int, str]]
@@ -118,7 +120,8 @@ def run_in_workers(
             specs.append(
                 _Part(
                     index, request.settings, definitions, ops_file,
-                    folder / f"part-{index}.outcome", folder / f"part-{index}.db",
+                    folder / f"part-{index}.outcome", folder / f"part-{index}.result",
+                    folder / f"part-{index}.db",
                     start, end, request.person,
                 )
             )  # fmt: skip
@@ -143,73 +146,103 @@ def run_in_workers(
 def _run_parts(
     specs: list[_Part], total: int, progress: Progress | None, cancel: threading.Event | None
 ) -> list[_Done]:
-    """Start a worker per part and wait for all of them, passing their progress on."""
-    context = multiprocessing.get_context("spawn")
-    running: dict[Connection, tuple[int, Any]] = {}
-    results: dict[int, _Done] = {}
+    """Start a worker per part and wait for all of them, passing their progress on.
+
+    A worker is `python -m app.service.simulation_workers SPEC` (a fresh interpreter; not
+    `multiprocessing`, whose start-up needs a real stderr, which the console has
+    replaced): it prints how many operations it replayed, one count a line, and leaves
+    its result in its part's files.
+    """
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding `app`
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH")) if p
+    )}  # fmt: skip
+    selector = selectors.DefaultSelector()
+    workers: list[subprocess.Popen[bytes]] = []
     counts = [0] * len(specs)
+    pending = [b""] * len(specs)
     try:
         for spec in specs:
-            receive, send = context.Pipe(duplex=False)
-            process = context.Process(
-                target=_work, args=(spec, send), name=f"nudge-simulation-{spec.index}"
+            spec_file = spec.ops_file.with_suffix(".spec")
+            with spec_file.open("wb") as out:
+                pickle.dump(spec, out, protocol=pickle.HIGHEST_PROTOCOL)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(spec_file)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                # Nothing of a worker's may land on the terminal the console draws on;
+                # its errors come back in its result file.
+                stderr=subprocess.DEVNULL,
+                env=env,
             )
-            process.start()
-            send.close()
-            running[receive] = (spec.index, process)
-        while running:
+            workers.append(worker)
+            assert worker.stdout is not None
+            selector.register(worker.stdout, selectors.EVENT_READ, spec.index)
+        while selector.get_map():
             if cancel is not None and cancel.is_set():
                 raise SimulationCancelled("simulation cancelled")
-            for conn in wait(list(running), timeout=_POLL_S):
-                assert isinstance(conn, Connection)
-                index, process = running[conn]
-                try:
-                    kind, value = conn.recv()
-                except EOFError:
-                    process.join()
-                    raise NudgeError(
-                        f"simulation worker {index} stopped unexpectedly "
-                        f"(exit code {process.exitcode})"
-                    ) from None
-                if kind == "progress":
-                    counts[index] = value
+            for key, _ in selector.select(timeout=_POLL_S):
+                index = key.data
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                lines = (pending[index] + chunk).split(b"\n")
+                pending[index] = lines.pop()
+                if lines:
+                    counts[index] = int(lines[-1])
                     if progress is not None:
                         progress(sum(counts), total)
-                elif kind == "done":
-                    results[index] = value
-                    del running[conn]
-                    conn.close()
-                    process.join()
-                else:
-                    raise value
+        done = [_result(spec, worker.wait()) for spec, worker in zip(specs, workers, strict=True)]
     finally:
-        for _, process in running.values():
-            process.terminate()
-        for conn, (_, process) in running.items():
-            process.join()
-            conn.close()
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+            worker.wait()
+            if worker.stdout is not None:
+                worker.stdout.close()
+        selector.close()
     if progress is not None:
         progress(total, total)
-    return [results[i] for i in range(len(specs))]
+    return done
 
 
-def _work(spec: _Part, conn: Connection) -> None:
-    """A worker process: replay one part and send back its outcome (or its error)."""
-    # The parent may be drawing the console on this terminal: nothing of a worker's may
-    # land on it. Its errors travel over the pipe.
-    quiet = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(quiet, 1)
-    os.dup2(quiet, 2)
+def _result(spec: _Part, exit_code: int) -> _Done:
+    """What a finished worker left: its figures, or the error it raised.
+
+    Raises:
+        The worker's error (as it raised it, when it could be pickled); NudgeError for a
+        worker that stopped without a word (killed, out of memory).
+    """
     try:
-        conn.send(("done", _replay_part(spec, conn)))
+        with spec.result_file.open("rb") as source:
+            kind, value = pickle.load(source)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        raise NudgeError(
+            f"simulation worker {spec.index} stopped unexpectedly (exit code {exit_code})"
+        ) from None
+    if kind == "error":
+        raise value
+    result: _Done = value
+    return result
+
+
+def _main(spec_file: str) -> int:
+    """A worker process: replay one part; leave ("done", figures) or ("error", exc) in
+    its result file, the outcome in its outcome file."""
+    with open(spec_file, "rb") as source:
+        spec: _Part = pickle.load(source)
+    try:
+        outcome: tuple[str, Any] = ("done", _replay_part(spec))
     except BaseException as exc:  # handed to the parent, which raises it
         try:
             pickle.dumps(exc)
         except Exception:
             exc = NudgeError(f"{type(exc).__name__}: {exc}")
-        conn.send(("error", exc))
-    finally:
-        conn.close()
+        outcome = ("error", exc)
+    with spec.result_file.open("wb") as out:
+        pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
+    return 0 if outcome[0] == "done" else 1
 
 
 def _drain(mine: list[tuple[int, int, bytes, str]]) -> Iterator[tuple[int, ReplayOp]]:
@@ -226,7 +259,13 @@ def _load(path: Path) -> ReplayOutcome:
     return outcome
 
 
-def _replay_part(spec: _Part, conn: Connection) -> _Done:
+def _replayed(count: int) -> None:
+    """Tell the parent how far this worker is (a line on stdout)."""
+    sys.stdout.write(f"{count}\n")
+    sys.stdout.flush()
+
+
+def _replay_part(spec: _Part) -> _Done:
     from app.service.simulation_runner import Replay
 
     with spec.ops_file.open("rb") as source:
@@ -238,8 +277,8 @@ def _replay_part(spec: _Part, conn: Connection) -> _Done:
     del before, prior
     try:
         mine.reverse()  # popped from the end (`_drain`): each let go of once replayed
-        replay.replay(_drain(mine), None, lambda done: conn.send(("progress", done)))
-        conn.send(("progress", count))
+        replay.replay(_drain(mine), None, _replayed)
+        _replayed(count)
         replay.finish(spec.end, None)
         outcome = collect(replay.store, spec.definitions, spec.person, must_find=False)
         with spec.outcome_file.open("wb") as out:
@@ -254,3 +293,11 @@ def _replay_part(spec: _Part, conn: Connection) -> _Done:
         )
     finally:
         replay.close()
+
+
+if __name__ == "__main__":
+    # Run from the module imported under its own name, so that what the worker pickles
+    # names `app.service.simulation_workers`, which the parent can load, not `__main__`.
+    from app.service.simulation_workers import _main as main
+
+    sys.exit(main(sys.argv[1]))

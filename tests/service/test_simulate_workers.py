@@ -6,7 +6,10 @@ the same bytes."""
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -240,7 +243,7 @@ def test_demo_data_through_every_campaign_same_report_with_workers(tmp_path: Pat
     assert run(2) == single
 
 
-def test_cancel_stops_the_workers(tmp_path: Path) -> None:
+def test_cancel_stops_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _folder(tmp_path)
     ops = [
         op
@@ -259,10 +262,49 @@ def test_cancel_stops_the_workers(tmp_path: Path) -> None:
         if done >= 1_000:
             cancel.set()
 
+    started: list[subprocess.Popen[bytes]] = []
+    real = subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(simulation_workers.subprocess, "Popen", popen)
     with pytest.raises(SimulationCancelled):
         simulate(_request(folder, log, 2, T0 + 9 * DAY), progress=progress, cancel=cancel)
     assert calls and max(calls) < len(ops)
-    assert not [c for c in __import__("multiprocessing").active_children()]
+    assert len(started) == 2 and all(p.poll() is not None for p in started)
+
+
+def test_workers_start_from_a_console_that_replaced_stdout_and_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The console replaces sys.stdout and sys.stderr with objects that have no real file
+    # descriptor (multiprocessing refused to start there: "bad value(s) in fds_to_keep").
+    class Captured(io.StringIO):
+        def fileno(self) -> int:
+            return -1
+
+    folder = _folder(tmp_path)
+    log = _write(tmp_path / "linked.jsonl", LINKED)
+    monkeypatch.setattr(sys, "stdout", Captured())
+    monkeypatch.setattr(sys, "stderr", Captured())
+    report = simulate(_request(folder, log, 2, T0 + 9 * DAY))
+    assert report.operations == len(LINKED)
+
+
+def test_a_worker_error_reaches_the_caller(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    settings = load_settings(database=folder / "unused.db", campaigns=folder)
+    from app.service.simulation_inputs import load_request_definitions
+
+    definitions = load_request_definitions(_request(folder, tmp_path / "none.jsonl", 2, T0))
+    part = simulation_workers._Part(
+        0, settings, definitions, tmp_path / "missing.ops", tmp_path / "p.outcome",
+        tmp_path / "p.result", tmp_path / "p.db", T0, T0 + DAY, None,
+    )  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="missing.ops"):
+        simulation_workers._run_parts([part], 1, None, None)
 
 
 def test_recorded_history_with_a_prior_range_same_report_with_workers(tmp_path: Path) -> None:
