@@ -61,8 +61,14 @@ def _funnel(
     )
     funnel.entered = len(journeys)
     funnel.people = len({j.person_id for j in journeys})
+    # Counted in plain counters, set on the models once: a pydantic attribute update
+    # per journey and step costs more than the rest of the loop.
     exited: Counter[str] = Counter()
     paths: Counter[tuple[str, ...]] = Counter()
+    reached: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
+    exited_at: dict[str, Counter[str]] = {s.id: Counter() for s in steps}
+    states: Counter[str] = Counter()
     rows: list[JourneyPath] = []
     for journey in journeys:
         rows.append(
@@ -77,24 +83,25 @@ def _funnel(
             )
         )
         paths[tuple(journey.path)] += 1
-        for step_id in set(journey.path):
-            if step_id in by_id:
-                by_id[step_id].reached += 1
+        reached.update(set(journey.path))
         if journey.converted_at is not None:
-            funnel.converted += 1
-        at = by_id.get(journey.step_id or "")
+            states["converted"] += 1
+        states[journey.state] += 1
+        at = journey.step_id if journey.step_id in by_id else None
         if journey.state == "active":
-            funnel.active += 1
             if at is not None:
-                at.waiting += 1
+                waiting[at] += 1
             continue
         reason = journey.exit_reason or journey.state
-        if journey.state == "completed":
-            funnel.completed += 1
-        else:
+        if journey.state != "completed":
             exited[reason] += 1
         if at is not None:
-            at.exited[reason] = at.exited.get(reason, 0) + 1
+            exited_at[at][reason] += 1
+    funnel.converted, funnel.active = states["converted"], states["active"]
+    funnel.completed = states["completed"]
+    for step in steps:
+        step.reached, step.waiting = reached[step.id], waiting[step.id]
+        step.exited = dict(exited_at[step.id])
     funnel.journeys = sorted(rows, key=journey_order)
     funnel.exited = dict(sorted(exited.items()))
     funnel.conversion_rate = round(funnel.converted / funnel.entered, 6) if funnel.entered else 0.0
@@ -115,6 +122,7 @@ def _funnel(
             step.skipped[key] = step.skipped.get(key, 0) + count
     messages: list[MessageRow] = []
     problems: list[str] = []
+    sent: Counter[str] = Counter()
     for (
         person_id,
         journey_id,
@@ -127,9 +135,7 @@ def _funnel(
     ) in store.deliveries.outcomes(campaign.id):
         step = by_id.get(step_id)
         if state == "sent" and sent_at is not None:
-            funnel.messages += 1
-            if step is not None:
-                step.sent += 1
+            sent[step_id] += 1
             messages.append(
                 MessageRow(
                     # Someone merged away or deleted by the end: the address it went to
@@ -150,7 +156,9 @@ def _funnel(
             problems.append(f"{campaign.id}/{step_id}: {why}")
         if step is not None:
             step.skipped[key] = step.skipped.get(key, 0) + 1
+    funnel.messages = len(messages)
     for step in steps:
+        step.sent = sent[step.id]
         step.skipped = dict(sorted(step.skipped.items()))
         step.exited = dict(sorted(step.exited.items()))
         step.paths = dict(sorted(step.paths.items()))
