@@ -5,9 +5,11 @@ timeline from their events and the decisions about them.
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from app.core.campaigns import CampaignVersion, Step
 from app.core.errors import NotFound
@@ -99,9 +101,9 @@ def _funnel(
             exited_at[at][reason] += 1
     funnel.converted, funnel.active = states["converted"], states["active"]
     funnel.completed = states["completed"]
-    for step in steps:
-        step.reached, step.waiting = reached[step.id], waiting[step.id]
-        step.exited = dict(exited_at[step.id])
+    for node in steps:
+        node.reached, node.waiting = reached[node.id], waiting[node.id]
+        node.exited = dict(exited_at[node.id])
     funnel.journeys = sorted(rows, key=journey_order)
     funnel.exited = dict(sorted(exited.items()))
     funnel.conversion_rate = round(funnel.converted / funnel.entered, 6) if funnel.entered else 0.0
@@ -257,21 +259,62 @@ def collect(
     Raises:
         NotFound: when `person` is not in the store and `must_find`.
     """
-    labels = {p.id: p.label for p in store.people.iter_all()}
-    outcome = ReplayOutcome(people=len(labels), funnels=[], messages=[], failures=[])
-    for cid, version in definitions.versions.items():
-        funnel, sent, failed = _funnel(store, version, definitions.sources[cid], labels)
-        outcome.funnels.append(funnel)
-        outcome.messages += sent
-        outcome.failures.append(failed)
+    outcome = ReplayOutcome(people=0, funnels=[], messages=[], failures=[])
+    for part in _outcome_parts(store, definitions, person, must_find):
+        _add_part(outcome, part)
     outcome.messages.sort(key=message_order)
+    return outcome
+
+
+def dump_outcome(store: Store, definitions: Definitions, person: str | None, out: BinaryIO) -> None:
+    """Write what `collect(..., must_find=False)` reads to a file, one campaign at a
+    time, each let go of once written: a worker process holds one campaign's journeys
+    and messages at most, not all of them (`load_outcome` reads it back)."""
+    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    for part in _outcome_parts(store, definitions, person, False):
+        pickler.dump(part)
+        pickler.clear_memo()
+    pickler.dump(None)
+
+
+def load_outcome(source: BinaryIO) -> ReplayOutcome:
+    """What `dump_outcome` wrote, as `collect` gives it."""
+    outcome = ReplayOutcome(people=0, funnels=[], messages=[], failures=[])
+    while (part := pickle.load(source)) is not None:
+        _add_part(outcome, part)
+    outcome.messages.sort(key=message_order)
+    return outcome
+
+
+#: One piece of an outcome: ("campaign", funnel, messages, failures) per campaign, then
+#: ("people", count, person label or None, timeline).
+_Part = tuple[Any, ...]
+
+
+def _outcome_parts(
+    store: Store, definitions: Definitions, person: str | None, must_find: bool
+) -> Iterator[_Part]:
+    labels = {p.id: p.label for p in store.people.iter_all()}
+    for cid, version in definitions.versions.items():
+        yield ("campaign", *_funnel(store, version, definitions.sources[cid], labels))
+    found: tuple[str | None, list[TimelineEntry]] = (None, [])
     if person is not None:
         try:
-            outcome.person, outcome.timeline = timeline(store, person)
+            found = timeline(store, person)
         except NotFound:
             if must_find:
                 raise
-    return outcome
+    yield ("people", len(labels), *found)
+
+
+def _add_part(outcome: ReplayOutcome, part: _Part) -> None:
+    if part[0] == "campaign":
+        _, funnel, sent, failed = part
+        outcome.funnels.append(funnel)
+        outcome.messages += sent
+        outcome.failures.append(failed)
+    else:
+        _, outcome.people, outcome.person, outcome.timeline = part
 
 
 def assemble(

@@ -33,7 +33,7 @@ from typing import Any
 from app.config import Settings
 from app.core.errors import NudgeError
 from app.service.simulate import Progress, SimulationCancelled, SimulationRequest
-from app.service.simulation_build import ReplayOutcome, assemble, collect
+from app.service.simulation_build import ReplayOutcome, assemble, dump_outcome, load_outcome
 from app.service.simulation_groups import split
 from app.service.simulation_inputs import ReplayInput
 from app.service.simulation_merge import merge_outcomes
@@ -51,6 +51,7 @@ class _Part:
     index: int
     settings: Settings
     definitions: Definitions
+    prior_file: Path
     ops_file: Path
     outcome_file: Path
     result_file: Path
@@ -102,30 +103,31 @@ def run_in_workers(
     del groups  # a key per identifier and event id: let it go before the workers run
     with tempfile.TemporaryDirectory(prefix="nudge-sim-") as name:
         folder = Path(name)
-        specs = []
-        for index in range(workers):
-            ops_file = folder / f"part-{index}.ops"
-            mine = [
-                (position, op.timestamp, op.raw, op.where)
-                for position, (op, part) in enumerate(zip(replayed, parts, strict=True))
-                if part == index
-            ]
-            before = [
-                (op.timestamp, op.raw, op.where)
-                for op, part in zip(prior, prior_parts, strict=True)
-                if part == index
-            ]
-            with ops_file.open("wb") as out:
-                pickle.dump((before, mine), out, protocol=pickle.HIGHEST_PROTOCOL)
-            specs.append(
-                _Part(
-                    index, request.settings, definitions, ops_file,
-                    folder / f"part-{index}.outcome", folder / f"part-{index}.result",
-                    folder / f"part-{index}.db",
-                    start, end, request.person,
-                )
+        before = [_Chunks(folder / f"part-{index}.prior") for index in range(workers)]
+        mine = [_Chunks(folder / f"part-{index}.ops") for index in range(workers)]
+        for op, part in zip(prior, prior_parts, strict=True):
+            before[part].add((op.timestamp, op.raw, op.where))
+        for position, (op, part) in enumerate(zip(replayed, parts, strict=True)):
+            mine[part].add((position, op.timestamp, op.raw, op.where))
+        for chunks in (*before, *mine):
+            chunks.close()
+        specs = [
+            _Part(
+                index,
+                request.settings,
+                definitions,
+                before[index].path,
+                mine[index].path,
+                folder / f"part-{index}.outcome",
+                folder / f"part-{index}.result",
+                folder / f"part-{index}.db",
+                start,
+                end,
+                request.person,
             )  # fmt: skip
-        del prior, replayed, every, parts, prior_parts, mine, before
+            for index in range(workers)
+        ]
+        del prior, replayed, every, parts, prior_parts
         gc.collect()
         done = _run_parts(specs, total, progress, cancel)
         # Read once every worker has exited (and let go of its memory).
@@ -245,16 +247,47 @@ def _main(spec_file: str) -> int:
     return 0 if outcome[0] == "done" else 1
 
 
-def _drain(mine: list[tuple[int, int, bytes, str]]) -> Iterator[tuple[int, ReplayOp]]:
-    """(position, operation) from a reversed list of tuples, each let go of once out."""
-    while mine:
-        position, t, raw, where = mine.pop()
-        yield position, ReplayOp(t, raw, where)
+class _Chunks:
+    """A file of rows written in pickled chunks, so that neither side holds a part whole:
+    the parent writes each row as it goes, a worker reads them back a chunk at a time."""
+
+    SIZE = 10_000
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._out = path.open("wb")
+        self._rows: list[tuple[Any, ...]] = []
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self.SIZE:
+            self._flush()
+
+    def close(self) -> None:
+        self._flush()
+        self._out.close()
+
+    def _flush(self) -> None:
+        if self._rows:
+            pickle.dump(self._rows, self._out, protocol=pickle.HIGHEST_PROTOCOL)
+            self._rows = []
+
+    @staticmethod
+    def read(path: Path) -> Iterator[Any]:
+        """The rows of a chunk file, in order (the file is removed once read)."""
+        with path.open("rb") as source:
+            while True:
+                try:
+                    chunk = pickle.load(source)
+                except EOFError:
+                    break
+                yield from chunk
+        path.unlink()
 
 
 def _load(path: Path) -> ReplayOutcome:
     with path.open("rb") as source:
-        outcome: ReplayOutcome = pickle.load(source)
+        outcome = load_outcome(source)
     path.unlink()
     return outcome
 
@@ -268,22 +301,17 @@ def _replayed(count: int) -> None:
 def _replay_part(spec: _Part) -> _Done:
     from app.service.simulation_runner import Replay
 
-    with spec.ops_file.open("rb") as source:
-        before, mine = pickle.load(source)
-    os.unlink(spec.ops_file)
-    count = len(mine)
-    prior = [ReplayOp(t, raw, where) for t, raw, where in before]
+    prior = (ReplayOp(t, raw, where) for t, raw, where in _Chunks.read(spec.prior_file))
     replay = Replay(spec.settings, spec.definitions, spec.database, spec.start, prior)
-    del before, prior
     try:
-        mine.reverse()  # popped from the end (`_drain`): each let go of once replayed
-        replay.replay(_drain(mine), None, _replayed)
-        _replayed(count)
+        ops = (
+            (position, ReplayOp(t, raw, where))
+            for position, t, raw, where in _Chunks.read(spec.ops_file)
+        )
+        _replayed(replay.replay(ops, None, _replayed))
         replay.finish(spec.end, None)
-        outcome = collect(replay.store, spec.definitions, spec.person, must_find=False)
         with spec.outcome_file.open("wb") as out:
-            pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
-        del outcome
+            dump_outcome(replay.store, spec.definitions, spec.person, out)
         return _Done(
             (replay.applied, replay.duplicates, replay.skipped, replay.rejected),
             replay.problems,

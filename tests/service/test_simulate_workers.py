@@ -148,8 +148,14 @@ def _parts_seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     def spy(specs: list[Any], *args: Any) -> Any:
         for spec in specs:
+            rows = 0
             with spec.ops_file.open("rb") as f:
-                seen.append(len(pickle.load(f)[1]))
+                while True:
+                    try:
+                        rows += len(pickle.load(f))
+                    except EOFError:
+                        break
+            seen.append(rows)
         return real(specs, *args)
 
     monkeypatch.setattr(simulation_workers, "_run_parts", spy)
@@ -300,10 +306,11 @@ def test_a_worker_error_reaches_the_caller(tmp_path: Path) -> None:
 
     definitions = load_request_definitions(_request(folder, tmp_path / "none.jsonl", 2, T0))
     part = simulation_workers._Part(
-        0, settings, definitions, tmp_path / "missing.ops", tmp_path / "p.outcome",
+        0, settings, definitions, tmp_path / "missing.prior", tmp_path / "missing.ops",
+        tmp_path / "p.outcome",
         tmp_path / "p.result", tmp_path / "p.db", T0, T0 + DAY, None,
     )  # fmt: skip
-    with pytest.raises(FileNotFoundError, match="missing.ops"):
+    with pytest.raises(FileNotFoundError, match="missing.prior"):
         simulation_workers._run_parts([part], 1, None, None)
 
 
