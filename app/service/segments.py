@@ -224,6 +224,8 @@ class SegmentKeeper:
         matching = self.store.segments.matching(where, params, among)
         current = self.store.segments.members(seg_id, among)
         entered, exited = matching - current, current - matching
+        if not entered and not exited:
+            return []  # the common case of a refresh: nothing to write or log
         if entered:
             self.store.segments.add_members(seg_id, entered, now)
         if exited:
