@@ -146,6 +146,9 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LOCAL_PART = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+#: A bare `local@domain` of a dot-atom local part and ASCII host labels: the RFC 5322
+#: parser finds exactly this one address in it, with no display name and no defect.
+_BARE = re.compile(rf"{_LOCAL_PART.pattern}@{_DOMAIN.pattern}")
 
 
 def _shown(value: object) -> str:
@@ -217,6 +220,9 @@ def parse_address(value: str | Address) -> Address:
 def _parse_text(value: str) -> Address:
     # Cached: the same From / Reply-To recurs for a whole campaign, and the parser costs
     # about 0.1 ms a go. `Address` is immutable; a refused value raises, never cached.
+    if _BARE.fullmatch(value):
+        # The usual person's email: what the parser would find, without parsing.
+        return address("", value)
     try:
         header = _parse_header("to", one_line(value))
     except Exception:  # the stdlib parser raises IndexError on some inputs ("eve@")
