@@ -21,6 +21,7 @@ from app.core.conditions import (
     EventCondition,
     Not,
     NotPerformed,
+    PropertyFilter,
     SegmentRef,
     Test,
     TimeRef,
@@ -286,14 +287,27 @@ class Evaluator:
         elif condition.between is not None:
             low = condition.between[0]
             high = min(now, condition.between[1] - 1)
-        count = 0
-        for timestamp, properties in person.events.get(condition.performed, ()):
-            if low <= timestamp <= high and all(
-                apply_test(f.test, resolve_path(properties, f.property), now, trigger)
-                for f in condition.where
-            ):
-                count += 1
-        return count
+        return count_events(person, condition.performed, condition.where, low, high, now, trigger)
+
+
+def count_events(
+    person: PersonFacts,
+    name: str,
+    where: Iterable[PropertyFilter],
+    low: int,
+    high: int,
+    now: int,
+    trigger: Mapping[str, Any] | None = None,
+) -> int:
+    """How many of the person's events `name` at `low <= timestamp <= high` (ms UTC) pass
+    every property filter (its tests taken at `now`)."""
+    count = 0
+    for timestamp, properties in person.events.get(name, ()):
+        if low <= timestamp <= high and all(
+            apply_test(f.test, resolve_path(properties, f.property), now, trigger) for f in where
+        ):
+            count += 1
+    return count
 
 
 def _describe(test: Test) -> str:

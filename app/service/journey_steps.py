@@ -16,8 +16,8 @@ from app.core.campaigns import (
     Place,
     SegmentTrigger,
 )
-from app.core.conditions import Condition, EventCondition, SegmentRef, normalise
-from app.core.evaluate import Evaluator, PersonFacts
+from app.core.conditions import Condition, SegmentRef, normalise
+from app.core.evaluate import Evaluator, PersonFacts, count_events
 from app.core.models import Delivery, Journey, Person
 from app.core.schedule import add_delay, next_window_open, parse_time_of_day, person_zone
 from app.service.segments import Move, SegmentKeeper
@@ -324,19 +324,10 @@ class StepWalker:
         if goal.segment_entered is not None:
             since = self.store.segments.memberships(journey.person_id).get(goal.segment_entered)
             return since is not None and start <= since <= start + goal.within
-        condition = EventCondition.model_construct(
-            performed=goal.performed,
-            where=goal.where,
-            within=None,
-            since=None,
-            between=(start, start + goal.within + 1),
-            at_least=None,
-            at_most=None,
-            exactly=None,
-        )
-        return self.evaluator.matches(
-            condition, self._facts(journey.person_id, ctx), now, None, _props(journey)
-        )
+        assert goal.performed is not None  # a goal is one of the two (the model checks)
+        # Performed in [start, now]: `now` is inside the window (checked above).
+        facts = self._facts(journey.person_id, ctx)
+        return count_events(facts, goal.performed, goal.where, start, now, now, _props(journey)) > 0
 
     def _delay_target(self, journey: Journey, spec: DelayUntilSpec, ctx: _Ctx) -> int | None:
         person = self._person(journey.person_id, ctx)
