@@ -224,8 +224,13 @@ class SegmentKeeper:
     def _apply(self, seg_id: str, among: set[int] | None, now: int) -> list[Move]:
         """Evaluate (everyone, or `among`) in bulk, then record who entered and who left."""
         where, params = self._where(seg_id, now, bulk=among is None)
-        matching = self.store.segments.matching(where, params, among)
-        current = self.store.segments.members(seg_id, among)
+        if among is None:
+            matching = self.store.segments.matching(where, params)
+            current = self.store.segments.members(seg_id)
+        else:
+            matching, current = self.store.segments.matching_and_members(
+                seg_id, where, params, among
+            )
         entered, exited = matching - current, current - matching
         if not entered and not exited:
             return []  # the common case of a refresh: nothing to write or log

@@ -93,3 +93,6 @@ def test_bulk_form_selects_the_same_people(
         sql, params = Compiler({}, NOW, bulk=bulk).where(condition)
         assert store.segments.matching(sql, params) == expected, f"bulk={bulk}"
         assert store.segments.matching(sql, params, some) == expected & some, f"bulk={bulk}"
+        # One query for both: who matches, and who is a member (nobody: none stored).
+        found = store.segments.matching_and_members("any", sql, params, some | {10**9})
+        assert found == (expected & some, set()), f"bulk={bulk}"
