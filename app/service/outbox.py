@@ -226,8 +226,7 @@ class Outbox:
         """Mark one delivery `sending` (committed before SMTP sees it), unless it changed
         since it was read (an operator's retry, another sender): then it is left alone."""
         delivery = item.delivery
-        current = self.store.deliveries.get(delivery.id)
-        if current is None or (current.state, current.attempts) != item.was:
+        if self.store.deliveries.state_of(delivery.id) != item.was:
             return False
         delivery.state = "sending"
         delivery.attempts += 1
