@@ -13,6 +13,7 @@ from app.core.attributes import apply_traits
 from app.core.campaigns import (
     CampaignVersion,
     DelayUntilSpec,
+    Goal,
     Place,
     SegmentTrigger,
 )
@@ -318,8 +319,8 @@ class StepWalker:
     def _converted(self, journey: Journey, version: CampaignVersion, now: int, ctx: _Ctx) -> bool:
         goal = version.campaign.goal
         assert goal is not None
-        start = journey.entered_at if goal.counted_from == "entry" else journey.last_message_at
-        if start is None or now > start + goal.within:
+        start = goal_start(journey, goal, now)
+        if start is None:
             return False
         if goal.segment_entered is not None:
             since = self.store.segments.memberships(journey.person_id).get(goal.segment_entered)
@@ -393,6 +394,15 @@ class StepWalker:
         if self._activity:
             self.store.activity.record(self._activity)
             self._activity = []
+
+
+def goal_start(journey: Journey, goal: Goal, now: int) -> int | None:
+    """When the journey's goal window opened (entry or last message), or None when it is
+    not open at `now` (no message yet, or the window has passed)."""
+    start = journey.entered_at if goal.counted_from == "entry" else journey.last_message_at
+    if start is None or now > start + goal.within:
+        return None
+    return start
 
 
 def _props(journey: Journey) -> dict[str, Any] | None:
