@@ -291,22 +291,22 @@ class Evaluator:
         elif condition.between is not None:
             low = condition.between[0]
             high = min(now, condition.between[1] - 1)
-        return count_events(person, condition.performed, condition.where, low, high, now, trigger)
+        events = person.events.get(condition.performed, ())
+        return count_events(events, condition.where, low, high, now, trigger)
 
 
 def count_events(
-    person: PersonFacts,
-    name: str,
+    events: Iterable[tuple[int, dict[str, Any]]],
     where: Iterable[PropertyFilter],
     low: int,
     high: int,
     now: int,
     trigger: Mapping[str, Any] | None = None,
 ) -> int:
-    """How many of the person's events `name` at `low <= timestamp <= high` (ms UTC) pass
-    every property filter (its tests taken at `now`)."""
+    """How many of these (timestamp, properties) events at `low <= timestamp <= high` (ms
+    UTC) pass every property filter (its tests taken at `now`)."""
     count = 0
-    for timestamp, properties in person.events.get(name, ()):
+    for timestamp, properties in events:
         if low <= timestamp <= high and all(
             apply_test(f.test, resolve_path(properties, f.property), now, trigger) for f in where
         ):

@@ -286,6 +286,18 @@ class StepWalker:
             )
         return ctx.facts[person_id]
 
+    def _events_named(
+        self, person_id: int, name: str, ctx: _Ctx
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """A person's events `name`, (timestamp, properties): from the facts this call
+        holds, else one read of just those (all a goal check needs: no person, no other
+        names)."""
+        facts = ctx.facts.get(person_id)
+        if facts is not None:
+            return facts.events.get(name, [])
+        rows = self.store.events.facts(person_id, [name])
+        return [(at, properties) for _, at, properties in rows]
+
     def _holds(
         self,
         condition: Condition,
@@ -327,8 +339,8 @@ class StepWalker:
             return since is not None and start <= since <= start + goal.within
         assert goal.performed is not None  # a goal is one of the two (the model checks)
         # Performed in [start, now]: `now` is inside the window (checked above).
-        facts = self._facts(journey.person_id, ctx)
-        return count_events(facts, goal.performed, goal.where, start, now, now, _props(journey)) > 0
+        events = self._events_named(journey.person_id, goal.performed, ctx)
+        return count_events(events, goal.where, start, now, now, _props(journey)) > 0
 
     def _delay_target(self, journey: Journey, spec: DelayUntilSpec, ctx: _Ctx) -> int | None:
         person = self._person(journey.person_id, ctx)
