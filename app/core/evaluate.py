@@ -21,6 +21,7 @@ from app.core.conditions import (
     EventCondition,
     Not,
     NotPerformed,
+    PropertyFilter,
     SegmentRef,
     Test,
     TimeRef,
@@ -242,22 +243,26 @@ class Evaluator:
                 # people known for at least N days.
                 old_enough = person.known_since() <= now - target.within
                 result = result and old_enough
-                text = (
-                    f"not (and known for at least {format_duration(target.within)}: {old_enough})"
-                )
+                if detail:
+                    shown = format_duration(target.within)
+                    text = f"not (and known for at least {shown}: {old_enough})"
             return Explanation(text, result, [inner] if detail else [])
         if isinstance(condition, AttributeCondition):
             value = resolve_path(person.attributes, condition.attribute)
             result = apply_test(condition.test, value, now, trigger)
+            if not detail:  # `matches`: the texts would be thrown away
+                return Explanation("", result)
             shown = "missing" if value is _MISSING else repr(value)
             text = f"attribute {condition.attribute} {_describe(condition.test)} (is {shown})"
-            return Explanation(text if detail else "", result)
+            return Explanation(text, result)
         if isinstance(condition, EventCondition):
             count = self._count(condition, person, now, entry_at, trigger)
             op, n = condition.count_test
             result = count >= n if op == ">=" else count <= n if op == "<=" else count == n
+            if not detail:
+                return Explanation("", result)
             text = f"performed {condition.performed} {op} {n}{_window(condition)} (counted {count})"
-            return Explanation(text if detail else "", result)
+            return Explanation(text, result)
         if isinstance(condition, SegmentRef):
             target_id = condition.segment_id
             if target_id not in self.segments:
@@ -286,14 +291,27 @@ class Evaluator:
         elif condition.between is not None:
             low = condition.between[0]
             high = min(now, condition.between[1] - 1)
-        count = 0
-        for timestamp, properties in person.events.get(condition.performed, ()):
-            if low <= timestamp <= high and all(
-                apply_test(f.test, resolve_path(properties, f.property), now, trigger)
-                for f in condition.where
-            ):
-                count += 1
-        return count
+        events = person.events.get(condition.performed, ())
+        return count_events(events, condition.where, low, high, now, trigger)
+
+
+def count_events(
+    events: Iterable[tuple[int, dict[str, Any]]],
+    where: Iterable[PropertyFilter],
+    low: int,
+    high: int,
+    now: int,
+    trigger: Mapping[str, Any] | None = None,
+) -> int:
+    """How many of these (timestamp, properties) events at `low <= timestamp <= high` (ms
+    UTC) pass every property filter (its tests taken at `now`)."""
+    count = 0
+    for timestamp, properties in events:
+        if low <= timestamp <= high and all(
+            apply_test(f.test, resolve_path(properties, f.property), now, trigger) for f in where
+        ):
+            count += 1
+    return count
 
 
 def _describe(test: Test) -> str:

@@ -146,6 +146,9 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LOCAL_PART = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+#: A bare `local@domain` of a dot-atom local part and ASCII host labels: the RFC 5322
+#: parser finds exactly this one address in it, with no display name and no defect.
+_BARE = re.compile(rf"{_LOCAL_PART.pattern}@{_DOMAIN.pattern}")
 
 
 def _shown(value: object) -> str:
@@ -217,6 +220,9 @@ def parse_address(value: str | Address) -> Address:
 def _parse_text(value: str) -> Address:
     # Cached: the same From / Reply-To recurs for a whole campaign, and the parser costs
     # about 0.1 ms a go. `Address` is immutable; a refused value raises, never cached.
+    if _BARE.fullmatch(value):
+        # The usual person's email: what the parser would find, without parsing.
+        return address("", value)
     try:
         header = _parse_header("to", one_line(value))
     except Exception:  # the stdlib parser raises IndexError on some inputs ("eve@")
@@ -389,6 +395,13 @@ def _boundary(key: str, parts: tuple[str, ...]) -> str:
 _LINE = 78  # RFC 5322 §2.1.1: lines SHOULD be at most 78 characters
 
 
+@functools.lru_cache(maxsize=64)
+def _date_header(seconds: int) -> str:
+    # Cached: the messages of one scheduler pass share their second, and formatting one
+    # costs several microseconds.
+    return format_datetime(datetime.fromtimestamp(seconds, tz=UTC))
+
+
 def _unstructured(name: str, value: str) -> str:
     """An unstructured header value (one line, `one_line`), encoded and folded."""
     room = _LINE - len(name) - 2
@@ -507,7 +520,6 @@ def build_message(
     recipient = parse_address(to_address)
     answer_to = None if reply_to is None else parse_address(reply_to)
     list_unsubscribe, one_click = _list_unsubscribe(unsubscribe_url, unsubscribe_mailto)
-    sent_at = datetime.fromtimestamp(date_ms // 1000, tz=UTC)
     boundary = _boundary(delivery_key, (text, html))
 
     msg = EmailMessage(policy=_WIRE)
@@ -516,7 +528,7 @@ def build_message(
     msg.set_raw("To", _mailbox("To", recipient))
     if answer_to is not None:
         msg.set_raw("Reply-To", _mailbox("Reply-To", answer_to))
-    msg.set_raw("Date", format_datetime(sent_at))
+    msg.set_raw("Date", _date_header(date_ms // 1000))
     msg.set_raw(
         "Message-ID",
         message_id or message_id_for(delivery_key, message_id_domain or sender.domain),

@@ -34,7 +34,7 @@ from app.core.evaluate import Evaluator, apply_test, resolve_path
 from app.core.models import Journey
 from app.core.times import HOUR_MS
 from app.service.ingest import NewEvent
-from app.service.journey_steps import _Ctx
+from app.service.journey_steps import _Ctx, goal_start
 from app.service.segments import Move, SegmentKeeper
 from app.service.timed_entries import TimedEntries
 from app.store import ActivityRow, Store
@@ -215,7 +215,9 @@ class Engine(TimedEntries):
             return
         campaign = version.campaign
         if journey.state != "active" and (
-            campaign.goal is None or journey.converted_at is not None
+            campaign.goal is None
+            or journey.converted_at is not None
+            or goal_start(journey, campaign.goal, now) is None
         ):
             return  # an ended journey with no goal left to count: nothing below applies
         # Most reactions change nothing: then the row is not written again.

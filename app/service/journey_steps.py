@@ -13,11 +13,12 @@ from app.core.attributes import apply_traits
 from app.core.campaigns import (
     CampaignVersion,
     DelayUntilSpec,
+    Goal,
     Place,
     SegmentTrigger,
 )
-from app.core.conditions import Condition, EventCondition, SegmentRef, normalise
-from app.core.evaluate import Evaluator, PersonFacts
+from app.core.conditions import Condition, SegmentRef, normalise
+from app.core.evaluate import Evaluator, PersonFacts, count_events
 from app.core.models import Delivery, Journey, Person
 from app.core.schedule import add_delay, next_window_open, parse_time_of_day, person_zone
 from app.service.segments import Move, SegmentKeeper
@@ -285,6 +286,18 @@ class StepWalker:
             )
         return ctx.facts[person_id]
 
+    def _events_named(
+        self, person_id: int, name: str, ctx: _Ctx
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """A person's events `name`, (timestamp, properties): from the facts this call
+        holds, else one read of just those (all a goal check needs: no person, no other
+        names)."""
+        facts = ctx.facts.get(person_id)
+        if facts is not None:
+            return facts.events.get(name, [])
+        rows = self.store.events.facts(person_id, [name])
+        return [(at, properties) for _, at, properties in rows]
+
     def _holds(
         self,
         condition: Condition,
@@ -318,25 +331,16 @@ class StepWalker:
     def _converted(self, journey: Journey, version: CampaignVersion, now: int, ctx: _Ctx) -> bool:
         goal = version.campaign.goal
         assert goal is not None
-        start = journey.entered_at if goal.counted_from == "entry" else journey.last_message_at
-        if start is None or now > start + goal.within:
+        start = goal_start(journey, goal, now)
+        if start is None:
             return False
         if goal.segment_entered is not None:
             since = self.store.segments.memberships(journey.person_id).get(goal.segment_entered)
             return since is not None and start <= since <= start + goal.within
-        condition = EventCondition.model_construct(
-            performed=goal.performed,
-            where=goal.where,
-            within=None,
-            since=None,
-            between=(start, start + goal.within + 1),
-            at_least=None,
-            at_most=None,
-            exactly=None,
-        )
-        return self.evaluator.matches(
-            condition, self._facts(journey.person_id, ctx), now, None, _props(journey)
-        )
+        assert goal.performed is not None  # a goal is one of the two (the model checks)
+        # Performed in [start, now]: `now` is inside the window (checked above).
+        events = self._events_named(journey.person_id, goal.performed, ctx)
+        return count_events(events, goal.where, start, now, now, _props(journey)) > 0
 
     def _delay_target(self, journey: Journey, spec: DelayUntilSpec, ctx: _Ctx) -> int | None:
         person = self._person(journey.person_id, ctx)
@@ -402,6 +406,15 @@ class StepWalker:
         if self._activity:
             self.store.activity.record(self._activity)
             self._activity = []
+
+
+def goal_start(journey: Journey, goal: Goal, now: int) -> int | None:
+    """When the journey's goal window opened (entry or last message), or None when it is
+    not open at `now` (no message yet, or the window has passed)."""
+    start = journey.entered_at if goal.counted_from == "entry" else journey.last_message_at
+    if start is None or now > start + goal.within:
+        return None
+    return start
 
 
 def _props(journey: Journey) -> dict[str, Any] | None:

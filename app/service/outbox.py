@@ -27,7 +27,7 @@ from typing import Any
 from app.config import Settings
 from app.core.errors import NudgeError
 from app.core.message import build_message, message_id_for, parse_address, resolve_addresses
-from app.core.models import Delivery, Person
+from app.core.models import Delivery, Journey, Person
 from app.core.render import History, RenderContext, Renderer
 from app.core.times import HOUR_MS, SECOND_MS
 from app.core.unsubscribe import make_token, unsubscribe_url
@@ -226,8 +226,7 @@ class Outbox:
         """Mark one delivery `sending` (committed before SMTP sees it), unless it changed
         since it was read (an operator's retry, another sender): then it is left alone."""
         delivery = item.delivery
-        current = self.store.deliveries.get(delivery.id)
-        if current is None or (current.state, current.attempts) != item.was:
+        if self.store.deliveries.state_of(delivery.id) != item.was:
             return False
         delivery.state = "sending"
         delivery.attempts += 1
@@ -255,7 +254,13 @@ class Outbox:
         """Check, render and build. None when it is not to be sent now (its new state is
         written); otherwise `_mark_sending` marks it right before its send."""
         person = self.store.people.get(delivery.person_id)
-        reason = self._blocked(delivery, person, now)
+        # Read once: the checks and the message both need it, and neither writes it.
+        journey = (
+            self.store.journeys.get(delivery.journey_id)
+            if delivery.journey_id is not None
+            else None
+        )
+        reason = self._blocked(delivery, person, journey, now)
         if reason is not None:
             self._set(delivery, "suppressed", now, reason, "message.suppressed")
             report.suppressed += 1
@@ -269,7 +274,7 @@ class Outbox:
             return None
         was = (delivery.state, delivery.attempts)
         try:
-            item = self._compose(delivery, person, now, to_override)
+            item = self._compose(delivery, person, journey, now, to_override)
         except _NoAddress:
             self._set(delivery, "suppressed", now, "no_email", "message.suppressed")
             report.suppressed += 1
@@ -283,8 +288,10 @@ class Outbox:
             planned.setdefault(person.id, []).append(now)
         return item
 
-    def _blocked(self, delivery: Delivery, person: Person | None, now: int) -> str | None:
-        """Why this delivery must not go out, or None."""
+    def _blocked(
+        self, delivery: Delivery, person: Person | None, journey: Journey | None, now: int
+    ) -> str | None:
+        """Why this delivery must not go out, or None (`journey`: the delivery's, if any)."""
         if person is None:
             return "person_deleted"
         if delivery.test:
@@ -293,12 +300,10 @@ class Outbox:
             return "unsubscribed"
         if person.suppressed:
             return "suppressed"
-        if delivery.journey_id is not None:
-            journey = self.store.journeys.get(delivery.journey_id)
-            if journey is not None and journey.state == "exited":
-                return f"journey_exited:{journey.exit_reason}"
-            if journey is not None and not self.engine.still_eligible(journey, now):
-                return "trigger_not_matched"
+        if journey is not None and journey.state == "exited":
+            return f"journey_exited:{journey.exit_reason}"
+        if journey is not None and not self.engine.still_eligible(journey, now):
+            return "trigger_not_matched"
         return None
 
     def _over_limit(
@@ -322,9 +327,13 @@ class Outbox:
         return True
 
     def _compose(
-        self, delivery: Delivery, person: Person, now: int, to_override: str | None = None
+        self,
+        delivery: Delivery,
+        person: Person,
+        journey: Journey | None,
+        now: int,
+        to_override: str | None = None,
     ) -> _Ready:
-        journey = self.store.journeys.get(delivery.journey_id) if delivery.journey_id else None
         event = journey.trigger_event.get("properties", {}) if journey is not None else {}
         version = self.engine.versions.get(delivery.campaign_id)
         if version is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -37,6 +38,7 @@ from app.core.yamlload import DefinitionError, DefinitionErrors, load_yaml_model
 from app.service.ingest import BatchChanges
 from app.service.people import find_person
 from app.store import Compiler, Store
+from app.store.segment_sql import Compiled
 
 ENTERED = "segment.entered"
 EXITED = "segment.exited"
@@ -138,6 +140,9 @@ class SegmentKeeper:
         self.files = files or {}
         self.conditions: dict[str, Condition] = {k: v.core_condition for k, v in segments.items()}
         self.evaluator = Evaluator(self.conditions)
+        # Per (segment id, bulk): its SQL, compiled once (the definitions of a keeper
+        # never change; a reload makes a new keeper).
+        self._compiled: dict[tuple[str, bool], Compiled] = {}
         # Until `sync` has stored the definitions there is no membership to keep current
         # (sync evaluates everyone anyway).
         self._synced = False
@@ -218,12 +223,17 @@ class SegmentKeeper:
 
     def _apply(self, seg_id: str, among: set[int] | None, now: int) -> list[Move]:
         """Evaluate (everyone, or `among`) in bulk, then record who entered and who left."""
-        # Everyone at once: one pass per event condition; a few people: probes per person.
-        compiler = Compiler(self.conditions, now, bulk=among is None)
-        where, params = compiler.where(self.conditions[seg_id])
-        matching = self.store.segments.matching(where, params, among)
-        current = self.store.segments.members(seg_id, among)
+        where, params = self._where(seg_id, now, bulk=among is None)
+        if among is None:
+            matching = self.store.segments.matching(where, params)
+            current = self.store.segments.members(seg_id)
+        else:
+            matching, current = self.store.segments.matching_and_members(
+                seg_id, where, params, among
+            )
         entered, exited = matching - current, current - matching
+        if not entered and not exited:
+            return []  # the common case of a refresh: nothing to write or log
         if entered:
             self.store.segments.add_members(seg_id, entered, now)
         if exited:
@@ -236,6 +246,15 @@ class SegmentKeeper:
         return [Move(seg_id, pid, True, now) for pid in sorted(entered)] + [
             Move(seg_id, pid, False, now) for pid in sorted(exited)
         ]
+
+    def _where(self, seg_id: str, now: int, bulk: bool) -> tuple[str, list[Any]]:
+        """A segment's condition as SQL at `now` (`Compiler`): bulk for everyone at once
+        (one pass per event condition), otherwise probes per person (for a few)."""
+        compiled = self._compiled.get((seg_id, bulk))
+        if compiled is None:
+            compiler = Compiler(self.conditions, now, bulk=bulk)
+            compiled = self._compiled[seg_id, bulk] = compiler.compile(self.conditions[seg_id])
+        return compiled.sql, compiled.params(now)
 
     def _candidates(self, condition: Condition, last: int, now: int) -> set[int]:
         """Everyone whose membership can have changed in `(last, now]` by time alone."""
@@ -290,13 +309,13 @@ class SegmentKeeper:
     def count_at(self, seg_id: str, at: int) -> int:
         """How many people would be members at `at` (ms UTC), evaluated afresh, read-only."""
         self.segment(seg_id)
-        where, params = Compiler(self.conditions, at, bulk=True).where(self.conditions[seg_id])
+        where, params = self._where(seg_id, at, bulk=True)
         return self.store.segments.count_matching(where, params)
 
     def members_at(self, seg_id: str, at: int) -> set[int]:
         """Ids of the people who would be members at `at`, evaluated afresh, read-only."""
         self.segment(seg_id)
-        where, params = Compiler(self.conditions, at, bulk=True).where(self.conditions[seg_id])
+        where, params = self._where(seg_id, at, bulk=True)
         return self.store.segments.matching(where, params)
 
     def facts(self, person_id: int, condition: Condition) -> PersonFacts:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import sqlite_utils
@@ -79,11 +78,9 @@ class Store:
         """
         return cls(open_for_reading(path))
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All writes in the block land together or not at all."""
-        with write_transaction(self.db):
-            yield
+    def transaction(self) -> AbstractContextManager[None]:
+        """All writes in the block land together or not at all (`write_transaction`)."""
+        return write_transaction(self.db)
 
     def close(self) -> None:
         """Close the connection."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+from types import TracebackType
 
 import sqlite_utils
 
@@ -144,37 +144,55 @@ _ROLLBACK_TO = "ROLLBACK TO SAVEPOINT nudge_nested"
 _RELEASE = "RELEASE SAVEPOINT nudge_nested"
 
 
-@contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
+def write_transaction(db: sqlite_utils.Database) -> AbstractContextManager[None]:
     """Run the block as one write transaction: all of it lands, or none of it.
 
     `BEGIN IMMEDIATE` takes the write lock up front, so a second writer (the watch
     folder, the API) waits on the busy timeout instead of failing half-way.
     Nested use joins the outer transaction through a savepoint.
     """
-    global rollbacks
-    conn = db.conn
-    if conn.in_transaction:
-        # A savepoint of one fixed name: nested ones stack, and RELEASE / ROLLBACK TO
-        # take the innermost of that name (SQLite's rule), so this is sqlite-utils'
-        # `atomic()` without a fresh random name (a statement compiled anew) per use.
-        conn.execute(_SAVEPOINT)
-        try:
-            yield
-        except BaseException:
-            rollbacks += 1
-            # A RAISE(ROLLBACK) can end the whole transaction, savepoints and all.
-            if conn.in_transaction:
-                conn.execute(_ROLLBACK_TO)
+    return _WriteTransaction(db.conn)
+
+
+class _WriteTransaction:
+    """One `write_transaction` block. A class rather than a generator-based context
+    manager: blocks are entered hundreds of thousands of times in a simulation (every
+    operation, tick and message), and the generator's machinery cost as much as the
+    savepoint itself."""
+
+    __slots__ = ("_conn", "_nested")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._nested = False
+
+    def __enter__(self) -> None:
+        # Nested: a savepoint of one fixed name. Nested ones stack, and RELEASE /
+        # ROLLBACK TO take the innermost of that name (SQLite's rule), so this is
+        # sqlite-utils' `atomic()` without a fresh random name (a statement compiled
+        # anew) per use.
+        self._nested = self._conn.in_transaction
+        self._conn.execute(_SAVEPOINT if self._nested else "BEGIN IMMEDIATE")
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        global rollbacks
+        conn = self._conn
+        if kind is None:
+            if self._nested:
                 conn.execute(_RELEASE)
-            raise
-        conn.execute(_RELEASE)
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
+            else:
+                conn.commit()
+            return
         rollbacks += 1
-        conn.rollback()
-        raise
-    conn.commit()
+        if not self._nested:
+            conn.rollback()
+        elif conn.in_transaction:
+            # A RAISE(ROLLBACK) can end the whole transaction, savepoints and all.
+            conn.execute(_ROLLBACK_TO)
+            conn.execute(_RELEASE)
+        # Returning None lets the exception go on.

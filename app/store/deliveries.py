@@ -86,6 +86,13 @@ class DeliveriesRepo:
         ).fetchone()
         return _delivery(row) if row else None
 
+    def state_of(self, delivery_id: int) -> tuple[str, int] | None:
+        """(state, attempts) of one delivery, or None when there is no such delivery."""
+        row = self._conn.execute(
+            "SELECT state, attempts FROM deliveries WHERE id = ?", (delivery_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
     def by_key(self, key: str) -> Delivery | None:
         """One delivery by its key."""
         row = self._conn.execute(

@@ -140,14 +140,16 @@ class JourneysRepo:
             goals: when given, only the campaigns (ids) whose ended journeys can still
                 convert: completed journeys of other campaigns are left out.
         """
-        ids = orjson.dumps(sorted(set(person_ids))).decode()
-        params: tuple[str, ...] = (ids,)
+        ids = sorted(set(person_ids))
+        # One person (an operation's usual batch) is one index probe; several are a list.
+        params: list[object] = [ids[0] if len(ids) == 1 else orjson.dumps(ids).decode()]
+        who = "person_id = ?" if len(ids) == 1 else "person_id IN (SELECT value FROM json_each(?))"
         ended = ""
         if goals is not None:
             ended = " AND campaign_id IN (SELECT value FROM json_each(?))"
-            params = (ids, orjson.dumps(sorted(goals)).decode())
+            params.append(orjson.dumps(sorted(goals)).decode())
         rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM journeys WHERE person_id IN (SELECT value FROM json_each(?)) "
+            f"SELECT {_COLUMNS} FROM journeys WHERE {who} "
             f"AND (state = 'active' OR (state = 'completed' AND converted_at IS NULL{ended})) "
             "ORDER BY id",
             params,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,32 @@ from app.core.evaluate import instant_of, is_number
 Params = list[Any]
 _NUMBER_TYPES = "('integer', 'real')"
 _MIN_TIME = -(2**62)
+
+
+@dataclass(frozen=True, slots=True)
+class _Now:
+    """A parameter that is the evaluation instant plus `offset` (ms), at most `cap`:
+    what a compiled condition takes from the instant it is evaluated at."""
+
+    offset: int = 0
+    cap: int | None = None
+
+    def at(self, now: int) -> int:
+        value = now + self.offset
+        return value if self.cap is None else min(value, self.cap)
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A condition compiled for any evaluation instant: the SQL text (the same at every
+    instant) and its parameters, some of them taken from the instant."""
+
+    sql: str
+    template: tuple[Any, ...]
+
+    def params(self, now: int) -> Params:
+        """The parameters at evaluation instant `now` (ms UTC)."""
+        return [p.at(now) if type(p) is _Now else p for p in self.template]
 
 
 def json_path(path: str) -> str:
@@ -105,7 +132,7 @@ def known_since_sql() -> tuple[str, Params]:
     )
 
 
-def known_by_sql(cutoff: int) -> tuple[str, Params]:
+def known_by_sql(cutoff: int | _Now) -> tuple[str, Params]:
     """Known since at or before `cutoff`: `known_since_sql() <= cutoff`, written as "first
     seen <= cutoff or created_at <= cutoff" so the column settles most people without a
     call to `nudge_instant` (a Python function: 3-4x the cost of the whole test)."""
@@ -149,34 +176,47 @@ class Compiler:
         Raises:
             NudgeError: for `since: entry` without an entry time, or an unknown segment.
         """
+        compiled = self.compile(condition)
+        return compiled.sql, compiled.params(self.now)
+
+    def compile(self, condition: Condition) -> Compiled:
+        """`where` for any evaluation instant (this compiler's `now` is not used): the
+        SQL text depends on the condition alone, so it can be kept per definition and
+        given each instant's parameters (`Compiled.params`).
+
+        Raises:
+            NudgeError: for `since: entry` without an entry time, or an unknown segment.
+        """
+        sql, template = self._where(condition)
+        return Compiled(sql, tuple(template))
+
+    def _where(self, condition: Condition) -> tuple[str, Params]:
         if isinstance(condition, All):
             return self._join(condition.all, " AND ", "1")
         if isinstance(condition, Any_):
             return self._join(condition.any, " OR ", "0")
         if isinstance(condition, NotPerformed):
-            return self.where(condition.as_not())
+            return self._where(condition.as_not())
         if isinstance(condition, Not):
-            sql, params = self.where(condition.not_)
+            sql, params = self._where(condition.not_)
             target = condition.not_
             if (
                 isinstance(target, EventCondition)
                 and target.within is not None
                 and target.plain_performed
             ):
-                known, known_params = known_by_sql(self.now - target.within)
+                known, known_params = known_by_sql(_Now(-target.within))
                 return f"(NOT {sql} AND {known})", params + known_params
             return f"(NOT {sql})", params
         if isinstance(condition, AttributeCondition):
-            return test_sql(
-                condition.test, "p.attributes", json_path(condition.attribute), self.now
-            )
+            return test_sql(condition.test, "p.attributes", json_path(condition.attribute))
         if isinstance(condition, EventCondition):
             return self._event(condition)
         if isinstance(condition, SegmentRef):
             target_id = condition.segment_id
             if target_id not in self.segments:
                 raise NudgeError(f"unknown segment {target_id!r}")
-            sql, params = self.where(self.segments[target_id])
+            sql, params = self._where(self.segments[target_id])
             return (f"(NOT {sql})" if condition.not_in_segment else sql), params
         raise NudgeError(f"cannot compile {type(condition).__name__}")
 
@@ -185,30 +225,29 @@ class Compiler:
             return empty, []
         sqls, params = [], []
         for part in parts:
-            sql, part_params = self.where(part)
+            sql, part_params = self._where(part)
             sqls.append(sql)
             params += part_params
         return "(" + glue.join(sqls) + ")", params
 
     def _event(self, condition: EventCondition) -> tuple[str, Params]:
-        low, high = _MIN_TIME, self.now
+        low: int | _Now = _MIN_TIME
+        high = _Now()
         if condition.within is not None:
-            low = self.now - condition.within
+            low = _Now(-condition.within)
         elif condition.since == "entry":
             if self.entry_at is None:
                 raise NudgeError("since: entry needs a journey (it has no meaning in a segment)")
             low = self.entry_at
         elif condition.between is not None:
             low = condition.between[0]
-            high = min(self.now, condition.between[1] - 1)
+            high = _Now(cap=condition.between[1] - 1)
         # The (person_id, name, timestamp) index answers the range without a row read
         # unless property filters need the row.
         sql = "e.name = ? AND e.timestamp >= ? AND e.timestamp <= ?"
         params: Params = [condition.performed, low, high]
         for f in condition.where:
-            filter_sql, filter_params = test_sql(
-                f.test, "e.properties", json_path(f.property), self.now
-            )
+            filter_sql, filter_params = test_sql(f.test, "e.properties", json_path(f.property))
             sql += f" AND {filter_sql}"
             params += filter_params
         op, n = condition.count_test
@@ -245,8 +284,9 @@ def _typed_equal_sql(type_sql: str, value_sql: str, operand: object) -> tuple[st
     return f"({type_sql} = 'text' AND {value_sql} = ?)", [operand]
 
 
-def test_sql(test: Test, column: str, path: str, now: int) -> tuple[str, Params]:
-    """SQL for one operator on the JSON value at `path` in `column`: 1 or 0, never NULL."""
+def test_sql(test: Test, column: str, path: str) -> tuple[str, Params]:
+    """SQL for one operator on the JSON value at `path` in `column`: 1 or 0, never NULL
+    (a relative time is a parameter taken from the evaluation instant, `_Now`)."""
     op, operand = test.operator, test.operand
     if isinstance(operand, TriggerRef):
         raise NudgeError("{trigger: ...} needs a journey (it has no meaning in a segment)")
@@ -278,7 +318,7 @@ def test_sql(test: Test, column: str, path: str, now: int) -> tuple[str, Params]
     if isinstance(operand, TimeRef):
         return (
             f"coalesce(nudge_instant({kind}, {value}) {symbol} ?, 0)",
-            [path, path, operand.resolve(now)],
+            [path, path, _Now(operand.offset or 0) if operand.relative else operand.at],
         )
     return (
         f"coalesce({kind} IN {_NUMBER_TYPES} AND {value} {symbol} ?, 0)",

@@ -314,6 +314,31 @@ def test_valid_addresses(value: str, display_name: str, addr_spec: str) -> None:
     assert (parsed_address.display_name, parsed_address.addr_spec) == (display_name, addr_spec)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "eve@example.com",
+        "Eve.O'Hara+news@mail.example.com",
+        "a!#$%&'*/=?^_`{|}~-z@x-1.example",
+        "root@localhost",
+        "1@2.3",
+        f"{'e' * 65}@example.com",
+        f"eve@{'a' * 63}.{'b' * 63}.{'c' * 63}.{'d' * 63}.example",
+    ],
+)
+def test_a_bare_address_is_what_the_parser_finds(value: str) -> None:
+    # A bare `local@domain` skips the RFC 5322 parser; `<...>` goes through it.
+    try:
+        expected: object = parse_address(f"<{value}>")
+    except InvalidAddress as exc:
+        expected = exc.message
+    try:
+        found: object = parse_address(value)
+    except InvalidAddress as exc:
+        found = exc.message
+    assert found == expected
+
+
 def test_address_flattens_the_display_name() -> None:
     made = address("Eve\r\n\tDupont", "eve@example.com")
     assert (made.display_name, made.addr_spec) == ("Eve Dupont", "eve@example.com")

@@ -93,3 +93,18 @@ def test_bulk_form_selects_the_same_people(
         sql, params = Compiler({}, NOW, bulk=bulk).where(condition)
         assert store.segments.matching(sql, params) == expected, f"bulk={bulk}"
         assert store.segments.matching(sql, params, some) == expected & some, f"bulk={bulk}"
+        # One query for both: who matches, and who is a member (nobody: none stored).
+        found = store.segments.matching_and_members("any", sql, params, some | {10**9})
+        assert found == (expected & some, set()), f"bulk={bulk}"
+
+
+@pytest.mark.parametrize("raw", CONDITIONS, ids=[str(c) for c in CONDITIONS])
+def test_a_compiled_condition_serves_every_instant(raw: dict[str, Any]) -> None:
+    # The keeper compiles a segment once and binds each refresh's instant.
+    condition = normalise(CONDITION.validate_python(raw))
+    for bulk in (False, True):
+        compiled = Compiler({}, NOW, bulk=bulk).compile(condition)
+        for at in (NOW, NOW - 5 * DAY, NOW + 3 * HOUR + 7):
+            assert (compiled.sql, compiled.params(at)) == Compiler({}, at, bulk=bulk).where(
+                condition
+            )
