@@ -32,7 +32,7 @@ from app.store import Store
 #: time beside them do not.
 _STORE_IDS = frozenset({"message_id", "journey", "delivery"})
 #: Decisions whose detail names the path taken at a step.
-_PATH_KINDS = {"branch.taken", "wait.met"}
+_PATH_KINDS = ("branch.taken", "wait.met")
 
 
 def step_tree(
@@ -111,7 +111,8 @@ def _funnel(
         PathCount(steps=list(p), journeys=n)
         for p, n in sorted(paths.items(), key=lambda item: (-item[1], item[0]))
     ]
-    for at_step, kind, label, count in store.activity.decision_counts(campaign.id):
+    counted = (*_PATH_KINDS, "wait.timed_out", "step.skipped")
+    for at_step, kind, label, count in store.activity.decision_counts(campaign.id, counted):
         step = by_id.get(at_step or "")
         if step is None:
             continue
