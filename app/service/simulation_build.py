@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from pydantic import TypeAdapter
+
 from app.core.campaigns import CampaignVersion, Step
 from app.core.errors import NotFound
 from app.core.times import format_instant
@@ -52,7 +54,10 @@ def step_tree(
 
 def _funnel(
     store: Store, version: CampaignVersion, source: str, labels: dict[int, str]
-) -> tuple[CampaignFunnel, list[MessageRow], list[str]]:
+) -> tuple[CampaignFunnel, list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """A campaign's funnel (without its journeys), its journeys and its messages as
+    plain rows (`JourneyPath` and `MessageRow` fields, unsorted: validated in bulk by
+    `_add_part`, a fraction of building each model), and its template failures."""
     campaign = version.campaign
     steps = step_tree(campaign.steps)
     by_id = {s.id: s for s in steps}
@@ -71,18 +76,18 @@ def _funnel(
     waiting: Counter[str] = Counter()
     exited_at: dict[str, Counter[str]] = {s.id: Counter() for s in steps}
     states: Counter[str] = Counter()
-    rows: list[JourneyPath] = []
+    rows: list[dict[str, Any]] = []
     for journey in journeys:
         rows.append(
-            JourneyPath(
-                person=labels.get(journey.person_id, f"#{journey.person_id}"),
-                entry_key=journey.entry_key,
-                entered_at=journey.entered_at,
-                path=list(journey.path),
-                state=journey.state,
-                exit_reason=journey.exit_reason,
-                converted_at=journey.converted_at,
-            )
+            {
+                "person": labels.get(journey.person_id, f"#{journey.person_id}"),
+                "entry_key": journey.entry_key,
+                "entered_at": journey.entered_at,
+                "path": list(journey.path),
+                "state": journey.state,
+                "exit_reason": journey.exit_reason,
+                "converted_at": journey.converted_at,
+            }
         )
         paths[tuple(journey.path)] += 1
         reached.update(set(journey.path))
@@ -104,7 +109,6 @@ def _funnel(
     for node in steps:
         node.reached, node.waiting = reached[node.id], waiting[node.id]
         node.exited = dict(exited_at[node.id])
-    funnel.journeys = sorted(rows, key=journey_order)
     funnel.exited = dict(sorted(exited.items()))
     funnel.conversion_rate = round(funnel.converted / funnel.entered, 6) if funnel.entered else 0.0
     funnel.paths = [
@@ -123,7 +127,7 @@ def _funnel(
         elif kind == "step.skipped":
             key = f"skipped:{label}"
             step.skipped[key] = step.skipped.get(key, 0) + count
-    messages: list[MessageRow] = []
+    messages: list[dict[str, Any]] = []
     problems: list[str] = []
     sent: Counter[str] = Counter()
     for (
@@ -140,18 +144,18 @@ def _funnel(
         if state == "sent" and sent_at is not None:
             sent[step_id] += 1
             messages.append(
-                MessageRow(
+                {
                     # Someone merged away or deleted by the end: the address it went to
                     # (a row id would differ between runs split differently by person).
-                    person=labels.get(person_id) or to or f"#{person_id}",
-                    campaign=campaign.id,
-                    step=step_id,
-                    entry_key=keys.get(journey_id or 0, ""),
-                    at=sent_at,
-                    at_iso=format_instant(sent_at),
-                    subject=subject or "",
-                    to=to or "",
-                )
+                    "person": labels.get(person_id) or to or f"#{person_id}",
+                    "campaign": campaign.id,
+                    "step": step_id,
+                    "entry_key": keys.get(journey_id or 0, ""),
+                    "at": sent_at,
+                    "at_iso": format_instant(sent_at),
+                    "subject": subject or "",
+                    "to": to or "",
+                }
             )
             continue
         key = f"suppressed:{why}" if state == "suppressed" and why else state
@@ -166,7 +170,7 @@ def _funnel(
         step.exited = dict(sorted(step.exited.items()))
         step.paths = dict(sorted(step.paths.items()))
     funnel.steps = steps
-    return funnel, messages, sorted(set(problems))
+    return funnel, rows, messages, sorted(set(problems))
 
 
 def _clean(detail: Any) -> Any:
@@ -287,8 +291,8 @@ def load_outcome(source: BinaryIO) -> ReplayOutcome:
     return outcome
 
 
-#: One piece of an outcome: ("campaign", funnel, messages, failures) per campaign, then
-#: ("people", count, person label or None, timeline).
+#: One piece of an outcome: ("campaign", funnel, journey rows, message rows, failures)
+#: per campaign, then ("people", count, person label or None, timeline).
 _Part = tuple[Any, ...]
 
 
@@ -308,11 +312,18 @@ def _outcome_parts(
     yield ("people", len(labels), *found)
 
 
+#: Rows to models in one call of pydantic's core (about 2.5 us a row, against 3.4 us
+#: for each model built on its own and 7 us for each unpickled).
+_JOURNEYS = TypeAdapter(list[JourneyPath])
+_MESSAGES = TypeAdapter(list[MessageRow])
+
+
 def _add_part(outcome: ReplayOutcome, part: _Part) -> None:
     if part[0] == "campaign":
-        _, funnel, sent, failed = part
+        _, funnel, journeys, sent, failed = part
+        funnel.journeys = sorted(_JOURNEYS.validate_python(journeys), key=journey_order)
         outcome.funnels.append(funnel)
-        outcome.messages += sent
+        outcome.messages += _MESSAGES.validate_python(sent)
         outcome.failures.append(failed)
     else:
         _, outcome.people, outcome.person, outcome.timeline = part
