@@ -74,8 +74,8 @@ def _progress() -> Iterator[Callable[[int, int], None] | None]:
 @click.option("--person", help="Show this person's timeline (external id or email).")
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
-    help="Processes replaying at once, split by person (same report for any count). "
+    type=click.IntRange(min=1, max=8),
+    help="Processes replaying at once (1-8), split by person (same report for any count). "
     "Default: one per core from 20,000 events on; 1 keeps a core free for `nudge serve`.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

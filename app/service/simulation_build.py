@@ -226,8 +226,9 @@ class ReplayOutcome:
 
     Attributes:
         people: people in the store.
-        funnels: one per campaign, in request order (journeys sorted, as in the report).
-        messages: every message sent, sorted as in the report.
+        funnels: one per campaign, in request order (journeys in report order, except
+            as `load_outcome` gives them: unsorted, the merge sorts).
+        messages: every message sent, in report order (unsorted from `load_outcome`).
         failures: per campaign, its sorted distinct `campaign/step: template error`.
         person: the label of the person whose timeline was asked for, when found here.
         timeline: that person's timeline (empty when not found here).
@@ -267,6 +268,8 @@ def collect(
     outcome = ReplayOutcome(people=0, funnels=[], messages=[], failures=[])
     for part in _outcome_parts(store, definitions, person, must_find):
         _add_part(outcome, part)
+    for funnel in outcome.funnels:
+        funnel.journeys.sort(key=journey_order)
     outcome.messages.sort(key=message_order)
     return outcome
 
@@ -283,11 +286,11 @@ def dump_outcome(store: Store, definitions: Definitions, person: str | None, out
 
 
 def load_outcome(source: BinaryIO) -> ReplayOutcome:
-    """What `dump_outcome` wrote, as `collect` gives it."""
+    """What `dump_outcome` wrote, as `collect` gives it but unsorted (for
+    `merge_outcomes`, which sorts what it merges)."""
     outcome = ReplayOutcome(people=0, funnels=[], messages=[], failures=[])
     while (part := pickle.load(source)) is not None:
         _add_part(outcome, part)
-    outcome.messages.sort(key=message_order)
     return outcome
 
 
@@ -321,7 +324,7 @@ _MESSAGES = TypeAdapter(list[MessageRow])
 def _add_part(outcome: ReplayOutcome, part: _Part) -> None:
     if part[0] == "campaign":
         _, funnel, journeys, sent, failed = part
-        funnel.journeys = sorted(_JOURNEYS.validate_python(journeys), key=journey_order)
+        funnel.journeys = _JOURNEYS.validate_python(journeys)
         outcome.funnels.append(funnel)
         outcome.messages += _MESSAGES.validate_python(sent)
         outcome.failures.append(failed)

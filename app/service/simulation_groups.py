@@ -16,25 +16,25 @@ from __future__ import annotations
 from app.core.operations import Operation
 
 
-def identity_keys(op: Operation) -> list[str]:
-    """Every identifier an operation names, prefixed by kind: `u:` user id, `e:` email
-    (lowercased, as ingest matches them), `a:` anonymous id, `k:` dedupe key. For an
+def identity_keys(op: Operation) -> list[tuple[str, str]]:
+    """Every identifier an operation names, with its kind: `u` user id, `e` email
+    (lowercased, as ingest matches them), `a` anonymous id, `k` dedupe key. For an
     identify, the email it sets counts too (it may take the address from someone)."""
-    keys: list[str] = []
+    keys: list[tuple[str, str]] = []
     for who in (op.who, op.secondary):
         if who is None:
             continue
         if who.user_id is not None:
-            keys.append("u:" + who.user_id)
+            keys.append(("u", who.user_id))
         if who.email is not None:
-            keys.append("e:" + who.email.lower())
+            keys.append(("e", who.email.lower()))
     if op.anonymous_id is not None:
-        keys.append("a:" + op.anonymous_id)
+        keys.append(("a", op.anonymous_id))
     if op.dedupe_key is not None:
-        keys.append("k:" + op.dedupe_key)
+        keys.append(("k", op.dedupe_key))
     email = op.properties.get("email") if op.kind == "identify" else None
     if isinstance(email, str) and email.strip():
-        keys.append("e:" + email.strip().lower())
+        keys.append(("e", email.strip().lower()))
     return keys
 
 
@@ -44,19 +44,24 @@ class IdentityGroups:
     groups)."""
 
     def __init__(self) -> None:
-        self._nodes: dict[str, int] = {}
+        # One map per kind of identifier (no prefixed copies of a million event ids).
+        self._nodes: dict[str, dict[str, int]] = {kind: {} for kind in "ueak"}
         self._parent: list[int] = []
 
     def add(self, op: Operation) -> int:
         """Join the operation's identifiers into one group; return its node (-1 when it
         names none, which ingest rejects anyway)."""
         node = -1
-        for key in identity_keys(op):
-            found = self._nodes.get(key)
-            if found is None:
-                found = self._nodes[key] = len(self._parent)
-                self._parent.append(found)
-            node = found if node < 0 else self._union(node, found)
+        for kind, key in identity_keys(op):
+            known = self._nodes[kind]
+            found = known.get(key)
+            if found is not None:
+                node = found if node < 0 else self._union(node, found)
+            elif node >= 0:
+                known[key] = node  # a new identifier joins this operation's group
+            else:
+                node = known[key] = len(self._parent)
+                self._parent.append(node)
         return node
 
     def root(self, node: int) -> int:

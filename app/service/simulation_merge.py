@@ -13,7 +13,8 @@ from app.service.simulation_report import CampaignFunnel, PathCount, StepFunnel
 
 def merge_outcomes(parts: list[ReplayOutcome]) -> ReplayOutcome:
     """One outcome from the outcomes of disjoint sets of people (same campaigns, in the
-    same order). Raises nothing; an empty list is not allowed (IndexError)."""
+    same order; their journeys and messages in any order: sorted here). Raises nothing;
+    an empty list is not allowed (IndexError)."""
     first = parts[0]
     merged = ReplayOutcome(
         people=sum(p.people for p in parts),

@@ -402,11 +402,12 @@ def _run(
 
 
 def worker_count(asked: int | None, operations: int) -> int:
-    """How many worker processes replay `operations`: `asked` when given (at least 1),
-    else one per core (at most `MAX_WORKERS`) from `WORKERS_FROM` operations on, below
-    which starting processes costs more than it saves."""
+    """How many worker processes replay `operations`: `asked` when given (1 to
+    `MAX_WORKERS`: each is an interpreter with its own scratch database), else one per
+    core (at most `MAX_WORKERS`) from `WORKERS_FROM` operations on, below which starting
+    processes costs more than it saves."""
     if asked is not None:
-        return max(1, asked)
+        return max(1, min(asked, MAX_WORKERS))
     if operations < WORKERS_FROM:
         return 1
     try:
