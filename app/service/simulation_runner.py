@@ -43,6 +43,7 @@ from app.service.simulation_sources import (
 from app.service.simulation_sweeps import SweepTimes
 from app.service.workspace import Workspace
 from app.store import Store
+from app.store.due_watch import DueWatch
 from app.store.instant_index import IndexedSegmentsRepo
 
 #: Segments whose membership changes with time alone (and date triggers) are swept at
@@ -157,6 +158,10 @@ class Replay:
             and v.campaign.trigger.broadcast.at > start
         )
         self.next_due: int | None = None
+        # The next due instant is followed from the writes (`DueWatch`); unknown at the
+        # start and after a tick that found nothing to do, it is then asked for again.
+        self.due_watch = DueWatch(store.db)
+        self.due_unknown = True
         self.ticks = 0
         self.applied = 0
         self.duplicates = 0
@@ -226,13 +231,19 @@ class Replay:
             for event in changes.events:
                 self.windows.on_event(event.name, event.timestamp)
 
-    def _refresh_due(self) -> None:
-        dues = [
-            d
-            for d in (self.store.journeys.next_due(), self.store.deliveries.next_attempt())
-            if d is not None
-        ]
-        self.next_due = min(dues) if dues else None
+    def _follow_due(self) -> None:
+        """After an operation: the next due instant, lowered to any written since."""
+        written = self.due_watch.take()
+        if self.due_unknown:
+            dues = [
+                d
+                for d in (self.store.journeys.next_due(), self.store.deliveries.next_attempt())
+                if d is not None
+            ]
+            self.next_due = min(dues) if dues else None
+            self.due_unknown = False
+        elif written is not None and (self.next_due is None or written < self.next_due):
+            self.next_due = written
 
     def run_until(self, t: int, cancel: threading.Event | None = None) -> None:
         """Tick at every due instant (and sweep instant) up to and including `t`."""
@@ -273,6 +284,7 @@ class Replay:
                 self.windows.after_sweep(at)
             while self.broadcasts and self.broadcasts[0] <= at:
                 self.broadcasts.pop(0)
+            self.due_watch.take()  # the tick's own writes: its report has the outcome
             self.next_due = report.next_due_at
             # Something due again at the same instant (a full batch) ticks again; a tick
             # that changed nothing while still due would loop forever.
@@ -280,6 +292,7 @@ class Replay:
             stuck = 0 if busy else stuck + 1
             if self.next_due is not None and self.next_due <= at and stuck:
                 self.next_due = None  # looked at again after the next operation
+                self.due_unknown = True
 
     def apply(self, op: ReplayOp, position: int) -> None:
         """Apply one operation at its own time (its received time too); `position` is its
@@ -294,7 +307,7 @@ class Replay:
             self.rejected += 1
             if len(self.problems) < MAX_PROBLEMS:
                 self.problems.append((position, f"{op.where}: {problem.reason}"))
-        self._refresh_due()
+        self._follow_due()
 
 
 def _run_tick(tick: Coroutine[Any, Any, TickReport]) -> TickReport:
