@@ -19,6 +19,7 @@ from app.service.simulation_sources import (
     Definitions,
     ReadOps,
     ReplayOp,
+    bulk_objects,
     count_history,
     iter_history,
     load_simulated,
@@ -106,9 +107,10 @@ class ReplayInput:
         assert isinstance(source, LiveHistory)
         groups = IdentityGroups()
         prior: list[ReplayOp] = []
-        if source.from_ms is not None:
-            prior = list(iter_history(source.database, None, source.from_ms, groups))
-        ops = list(iter_history(source.database, source.from_ms, source.to_ms, groups))
+        with bulk_objects():
+            if source.from_ms is not None:
+                prior = list(iter_history(source.database, None, source.from_ms, groups))
+            ops = list(iter_history(source.database, source.from_ms, source.to_ms, groups))
         self._ops = ()
         return prior, ops, groups
 

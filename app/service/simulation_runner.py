@@ -39,6 +39,7 @@ from app.service.simulation_sources import (
     MAX_PROBLEMS,
     Definitions,
     ReplayOp,
+    bulk_objects,
 )
 from app.service.simulation_sweeps import SweepTimes
 from app.service.workspace import Workspace
@@ -394,22 +395,24 @@ def _run(
             replay.finish(end, cancel)
             if progress is not None and (done == 0 or done % PROGRESS_EVERY):
                 progress(done, total)
-            return build_report(
-                replay.store,
-                definitions,
-                start=first,
-                end=replay.clock.at_ms,
-                counts=(
-                    done + ops.rejected,
-                    replay.applied,
-                    replay.duplicates,
-                    replay.skipped,
-                    replay.rejected + ops.rejected,
-                ),
-                problems=(ops.problems + [text for _, text in replay.problems])[:MAX_PROBLEMS],
-                person=request.person,
-                prior=replay.prior,
-            )
+            with bulk_objects():
+                report = build_report(
+                    replay.store,
+                    definitions,
+                    start=first,
+                    end=replay.clock.at_ms,
+                    counts=(
+                        done + ops.rejected,
+                        replay.applied,
+                        replay.duplicates,
+                        replay.skipped,
+                        replay.rejected + ops.rejected,
+                    ),
+                    problems=(ops.problems + [text for _, text in replay.problems])[:MAX_PROBLEMS],
+                    person=request.person,
+                    prior=replay.prior,
+                )
+            return report
         finally:
             replay.close()
 

@@ -4,7 +4,9 @@ checks them), the segments they need, and the operations to replay, in timestamp
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,6 +149,21 @@ class ReadOps:
             self.problems.append(f"{where}: {reason}")
 
 
+@contextmanager
+def bulk_objects() -> Iterator[None]:
+    """The garbage collector paused while a loop builds many objects that live on (a
+    million operations, a report's rows): each collection would walk them all again for
+    nothing, as they hold no reference cycles (PERFORMANCE.md: 1.8-2.9x; reading a
+    million-line log, 7.6 -> 5.6 s)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_log_files(paths: tuple[Path, ...], cancelled: Callable[[], bool] | None = None) -> ReadOps:
     """Read JSONL logs (either wire shape, `.gz` too) and sort their operations by
     timestamp; ties keep file order (files in the order given).
@@ -166,36 +183,42 @@ def read_log_files(paths: tuple[Path, ...], cancelled: Callable[[], bool] | None
         if not path.is_file():
             raise NudgeError(f"cannot read {path}: no such file")
     found = ReadOps()
-    for path in paths:
-        with open_lines(str(path)) as lines:
-            for number, line in enumerate(lines, start=1):
-                if cancelled is not None and number % 10_000 == 0 and cancelled():
-                    raise SimulationCancelled("simulation cancelled")
-                text = line.strip()
-                if not text:
-                    continue
-                where = f"{path}:{number}"
-                if len(text) > MAX_OPERATION_BYTES:
-                    found.reject(
-                        where, f"operation is {len(text)} bytes; the limit is {MAX_OPERATION_BYTES}"
-                    )
-                    continue
-                try:
-                    raw = orjson.loads(text)
-                except orjson.JSONDecodeError as exc:
-                    found.reject(where, f"not JSON ({exc})")
-                    continue
-                if not isinstance(raw, dict) or raw.get("timestamp") is None:
-                    found.reject(where, "no timestamp (a replay needs one)")
-                    continue
-                try:
-                    op = parse_operation(raw, 0)
-                except InvalidOperation as exc:
-                    found.reject(where, exc.message)
-                    continue
-                found.ops.append(ReplayOp(op.timestamp, text, where, found.groups.add(op)))
+    with bulk_objects():
+        for path in paths:
+            _read_log(path, found, cancelled)
     found.ops.sort(key=lambda o: o.timestamp)  # stable: ties keep file order
     return found
+
+
+def _read_log(path: Path, found: ReadOps, cancelled: Callable[[], bool] | None) -> None:
+    """One log's lines into `found` (see `read_log_files`)."""
+    with open_lines(str(path)) as lines:
+        for number, line in enumerate(lines, start=1):
+            if cancelled is not None and number % 10_000 == 0 and cancelled():
+                raise SimulationCancelled("simulation cancelled")
+            text = line.strip()
+            if not text:
+                continue
+            where = f"{path}:{number}"
+            if len(text) > MAX_OPERATION_BYTES:
+                found.reject(
+                    where, f"operation is {len(text)} bytes; the limit is {MAX_OPERATION_BYTES}"
+                )
+                continue
+            try:
+                raw = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                found.reject(where, f"not JSON ({exc})")
+                continue
+            if not isinstance(raw, dict) or raw.get("timestamp") is None:
+                found.reject(where, "no timestamp (a replay needs one)")
+                continue
+            try:
+                op = parse_operation(raw, 0)
+            except InvalidOperation as exc:
+                found.reject(where, exc.message)
+                continue
+            found.ops.append(ReplayOp(op.timestamp, text, where, found.groups.add(op)))
 
 
 def count_history(database: Path, from_ms: int | None, to_ms: int | None) -> int:

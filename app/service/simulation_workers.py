@@ -38,7 +38,7 @@ from app.service.simulation_groups import split
 from app.service.simulation_inputs import ReplayInput
 from app.service.simulation_merge import merge_outcomes
 from app.service.simulation_report import SimulationReport
-from app.service.simulation_sources import MAX_PROBLEMS, Definitions, ReplayOp
+from app.service.simulation_sources import MAX_PROBLEMS, Definitions, ReplayOp, bulk_objects
 
 #: How often (seconds) the parent looks at the cancel event while it waits.
 _POLL_S = 0.1
@@ -131,11 +131,12 @@ def run_in_workers(
         gc.collect()
         done = _run_parts(specs, total, progress, cancel)
         # Read once every worker has exited (and let go of its memory).
-        outcomes = [_load(spec.outcome_file) for spec in specs]
+        with bulk_objects():
+            merged = merge_outcomes([_load(spec.outcome_file) for spec in specs])
     applied, duplicates, skipped, rejected = (sum(d.counts[i] for d in done) for i in range(4))
     problems = sorted(p for d in done for p in d.problems)
     return assemble(
-        merge_outcomes(outcomes),
+        merged,
         start=start,
         end=max(d.clock for d in done),
         counts=(total + ops.rejected, applied, duplicates, skipped, rejected + ops.rejected),
@@ -310,7 +311,7 @@ def _replay_part(spec: _Part) -> _Done:
         )
         _replayed(replay.replay(ops, None, _replayed))
         replay.finish(spec.end, None)
-        with spec.outcome_file.open("wb") as out:
+        with spec.outcome_file.open("wb") as out, bulk_objects():
             dump_outcome(replay.store, spec.definitions, spec.person, out)
         return _Done(
             (replay.applied, replay.duplicates, replay.skipped, replay.rejected),
