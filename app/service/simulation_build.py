@@ -221,8 +221,8 @@ def timeline(store: Store, person_key: str) -> tuple[str, list[TimelineEntry]]:
 @dataclass
 class ReplayOutcome:
     """What a scratch store holds at the end of a replay, before the operation counts are
-    added: what `build_report` reads, and what a worker process hands back to be merged
-    with the others' (`simulation_merge`).
+    added: what `assemble` makes a report of (`collect` reads it), and what a worker
+    process hands back to be merged with the others' (`simulation_merge`).
 
     Attributes:
         people: people in the store.
@@ -342,7 +342,8 @@ def assemble(
     person: str | None,
     prior: int = 0,
 ) -> SimulationReport:
-    """The report of a finished replay from what its store(s) held.
+    """The report of a finished replay from what its store(s) held (`collect`, or the
+    workers' outcomes merged).
 
     Args:
         outcome: what the scratch store held (merged, for a replay split by person).
@@ -372,27 +373,3 @@ def assemble(
     report.problems = problems + failures[: max(0, 20 - len(problems))]
     report.person, report.timeline = outcome.person, outcome.timeline
     return report
-
-
-def build_report(
-    store: Store,
-    definitions: Definitions,
-    *,
-    start: int | None,
-    end: int | None,
-    counts: tuple[int, int, int, int, int],
-    problems: list[str],
-    person: str | None,
-    prior: int = 0,
-) -> SimulationReport:
-    """The report of a finished replay in one scratch store (`collect`, then `assemble`;
-    see `assemble` for the arguments).
-
-    Raises:
-        NotFound: when `person` is not in the replay.
-    """
-    outcome = collect(store, definitions, person)
-    return assemble(
-        outcome, start=start, end=end, counts=counts, problems=problems, person=person,
-        prior=prior,
-    )  # fmt: skip

@@ -32,7 +32,7 @@ from app.service.simulate import (
     SimulationCancelled,
     SimulationRequest,
 )
-from app.service.simulation_build import build_report
+from app.service.simulation_build import assemble, collect
 from app.service.simulation_inputs import ReplayInput, apply_prior, load_request_definitions
 from app.service.simulation_report import SimulationReport
 from app.service.simulation_sources import (
@@ -396,9 +396,8 @@ def _run(
             if progress is not None and (done == 0 or done % PROGRESS_EVERY):
                 progress(done, total)
             with bulk_objects():
-                report = build_report(
-                    replay.store,
-                    definitions,
+                report = assemble(
+                    collect(replay.store, definitions, request.person),
                     start=first,
                     end=replay.clock.at_ms,
                     counts=(
