@@ -200,7 +200,8 @@ def main() -> None:
         print(
             f"(b) simulation: {figures['operations']:,} operations ({figures['rejected']} "
             f"rejected), {figures['messages']:,} messages in {figures['seconds']:.1f} s = "
-            f"{rate:,.0f} events/s ({figures['workers']} worker processes)"
+            f"{rate:,.0f} events/s ({figures['workers']} "
+            f"{'process' if figures['workers'] == 1 else 'worker processes'})"
         )
         for cid, funnel in figures["funnels"].items():
             print(
