@@ -300,7 +300,7 @@ def _replayed(count: int) -> None:
 
 
 def _replay_part(spec: _Part) -> _Done:
-    from app.service.simulation_runner import Replay
+    from app.service.simulation_replay import Replay
 
     prior = (ReplayOp(t, raw, where) for t, raw, where in _Chunks.read(spec.prior_file))
     replay = Replay(spec.settings, spec.definitions, spec.database, spec.start, prior)
