@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +31,13 @@ def store() -> Iterator[Store]:
 @pytest.fixture
 def ingestor(store: Store, clock: FixedClock) -> Ingestor:
     return Ingestor(store, clock)
+
+
+@pytest.fixture
+def clean_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in `tmp_path` with no nudge.toml or NUDGE_* from the developer's shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("NUDGE_"):
+            monkeypatch.delenv(name)
+    return tmp_path

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from app.cli import cli
 from app.store import Store
+from tests.cli_kit import run
 
 LOG = [
     {
@@ -26,18 +27,9 @@ LOG = [
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # No nudge.toml or NUDGE_* from the developer's shell leaks into these tests.
-    monkeypatch.chdir(tmp_path)
+def _isolated(clean_cwd: Path) -> None:
     # The default campaigns folder; commands that ingest refuse to run without one.
-    (tmp_path / "campaigns").mkdir()
-    for name in list(__import__("os").environ):
-        if name.startswith("NUDGE_"):
-            monkeypatch.delenv(name)
-
-
-def run(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+    (clean_cwd / "campaigns").mkdir()
 
 
 def write_log(path: Path, ops: list[object]) -> Path:

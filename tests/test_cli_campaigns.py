@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import textwrap
 from pathlib import Path
 
@@ -25,12 +24,8 @@ T0 = 1_793_610_000_000  # Monday 2026-11-02T09:00:00Z
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # No nudge.toml or NUDGE_* from the developer's shell leaks into these tests.
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("NUDGE_"):
-            monkeypatch.delenv(name)
+def _isolated(clean_cwd: Path) -> None:
+    """Every test in `clean_cwd` (see tests/conftest.py)."""
 
 
 def run(*args: str) -> Result:

@@ -16,10 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from app.cli import cli
 from app.store import Store
+from tests.cli_kit import run
 
 LOG = [
     {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com"},
@@ -51,16 +50,9 @@ READERS = [
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "campaigns").mkdir()
-    for name in list(os.environ):
-        if name.startswith("NUDGE_"):
-            monkeypatch.delenv(name)
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+def _isolated(clean_cwd: Path) -> None:
+    # The default campaigns folder; commands that ingest refuse to run without one.
+    (clean_cwd / "campaigns").mkdir()
 
 
 def ingest(db: str) -> None:

@@ -4,28 +4,19 @@ hot-reload problem said once."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from app.cli import cli
 from app.cli_outbox import ReloadEcho
 from app.core.yamlload import DefinitionError
+from tests.cli_kit import run
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "campaigns").mkdir()
-    for name in list(os.environ):
-        if name.startswith("NUDGE_"):
-            monkeypatch.delenv(name)
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+def _isolated(clean_cwd: Path) -> None:
+    # The default campaigns folder; commands that ingest refuse to run without one.
+    (clean_cwd / "campaigns").mkdir()
 
 
 def test_ingest_of_a_folder_says_it_is_a_folder() -> None:

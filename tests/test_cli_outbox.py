@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import mailbox
-import os
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from app.cli import cli
 from app.config import load_settings
@@ -25,6 +24,7 @@ from app.service.outbox import Outbox
 from app.service.scheduler import Scheduler
 from app.service.workspace import open_workspace
 from app.store import Store
+from tests.cli_kit import run
 from tests.service.engine_kit import utc
 
 T = utc("2026-11-02 09:00")
@@ -52,11 +52,8 @@ FAILED_REASON = "hello.html.j2 line 1: 'dict object' has no attribute 'first_nam
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("NUDGE_"):
-            monkeypatch.delenv(name)
+def _isolated(clean_cwd: Path) -> None:
+    """Every test in `clean_cwd` (see tests/conftest.py)."""
 
 
 @pytest.fixture
@@ -91,10 +88,6 @@ def sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sink]:
     with Sink(tmp_path / "maildir") as running:
         monkeypatch.setenv("NUDGE_SMTP__PORT", str(running.port))
         yield running
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def received(sink: Sink) -> list[tuple[str, str, str]]:

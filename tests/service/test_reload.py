@@ -12,7 +12,6 @@ T0 + 1 day.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,12 +65,8 @@ condition: {attribute: plan, equals: trial}
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # No nudge.toml or NUDGE_* from the developer's shell changes the settings.
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("NUDGE_"):
-            monkeypatch.delenv(name)
+def _isolated(clean_cwd: Path) -> None:
+    """Every test in `clean_cwd` (see tests/conftest.py)."""
 
 
 @pytest.fixture
