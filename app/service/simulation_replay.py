@@ -42,13 +42,6 @@ PROGRESS_EVERY = 1_000
 #: each tick still runs in its own (nested) transaction, as live; only the commit is
 #: shared, which nobody else can observe in a scratch file.
 COMMIT_EVERY = 5_000
-#: The scratch database's settings: a throwaway file one connection writes.
-SCRATCH_PRAGMAS = (
-    "PRAGMA journal_mode=MEMORY",
-    "PRAGMA synchronous=OFF",
-    "PRAGMA cache_size=-131072",  # 128 MB
-    "PRAGMA temp_store=MEMORY",
-)
 #: The scratch scheduler's lease never runs out between two virtual instants.
 _LEASE_MS = 1 << 62
 _HOLDER = "simulation"
@@ -90,11 +83,7 @@ class Replay:
             update={"database": database, "secret_key": settings.secret_key or "simulation"}
         )
         self.clock = FixedClock(start)
-        store = Store.open(database)
-        # A scratch file nobody else reads: durability buys nothing here. The journal
-        # stays (in memory): savepoints still roll back a rejected operation.
-        for pragma in SCRATCH_PRAGMAS:
-            store.db.conn.execute(pragma)
+        store = Store.open_scratch(database)
         # Date triggers and time-driven sweeps scan everyone's instants each hour of
         # virtual time: here they read a map kept current from the writes instead.
         store.segments = IndexedSegmentsRepo(store.db)
@@ -190,23 +179,16 @@ class Replay:
         self.settle()
 
     def close(self) -> None:
-        """Close the scratch database."""
-        if self.store.db.conn.in_transaction:
-            self.store.db.conn.rollback()
+        """Close the scratch database (what is not committed is dropped)."""
         self.store.close()
 
     def group(self) -> None:
         """Commit what the last operations did and open the next shared transaction."""
-        conn = self.store.db.conn
-        if conn.in_transaction:
-            conn.commit()
-        conn.execute("BEGIN")
+        self.store.commit_and_begin()
 
     def settle(self) -> None:
         """Commit the shared transaction (before the report reads the store)."""
-        conn = self.store.db.conn
-        if conn.in_transaction:
-            conn.commit()
+        self.store.commit_open()
 
     def _on_change(self, changes: BatchChanges) -> None:
         self.workspace.after_batch(changes)

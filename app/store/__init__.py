@@ -23,6 +23,14 @@ from app.store.segments import SegmentsRepo, StoredSegment
 from app.store.suppressions import SuppressionsRepo, email_key, id_key
 from app.store.timeline import TimelineRepo
 
+#: A scratch database's settings (`Store.open_scratch`).
+_SCRATCH_PRAGMAS = (
+    "PRAGMA journal_mode=MEMORY",
+    "PRAGMA synchronous=OFF",
+    "PRAGMA cache_size=-131072",  # 128 MB
+    "PRAGMA temp_store=MEMORY",
+)
+
 
 class Store:
     """One database and its repositories.
@@ -60,6 +68,20 @@ class Store:
         return cls(open_database(path))
 
     @classmethod
+    def open_scratch(cls, path: str | Path) -> Store:
+        """Open a throwaway database that one connection writes (a simulation's): no
+        durability (journal in memory, no sync), a 128 MB cache. Savepoints still roll
+        back (the journal stays), so a rejected operation leaves nothing.
+
+        Raises:
+            ConfigError: when it cannot be opened.
+        """
+        store = cls(open_database(path))
+        for pragma in _SCRATCH_PRAGMAS:
+            store.db.conn.execute(pragma)
+        return store
+
+    @classmethod
     def open_readonly(cls, path: str | Path) -> Store:
         """Open an existing database for reading only (see `open_readonly`).
 
@@ -82,8 +104,19 @@ class Store:
         """All writes in the block land together or not at all (`write_transaction`)."""
         return write_transaction(self.db)
 
+    def commit_and_begin(self) -> None:
+        """Commit what is open and begin the next transaction: a long run of writes that
+        shares its commits (`transaction` blocks inside it become savepoints)."""
+        self.commit_open()
+        self.db.conn.execute("BEGIN")
+
+    def commit_open(self) -> None:
+        """Commit the open transaction, if any."""
+        if self.db.conn.in_transaction:
+            self.db.conn.commit()
+
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (what is not committed is dropped)."""
         self.db.close()
 
 
